@@ -1,0 +1,3 @@
+from rtcstack.cli.main import main
+
+raise SystemExit(main())
