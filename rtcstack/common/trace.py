@@ -7,8 +7,10 @@ The default is :data:`NULL_TRACE`; tests use :class:`TraceRecorder`; application
 
 from __future__ import annotations
 
-import logging
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the core never imports logging itself: it pulls in threading and time
+    import logging
 
 
 class Trace(Protocol):
@@ -35,8 +37,8 @@ class TraceRecorder:
         return [name for name, _ in self.events]
 
 
-def logging_trace(logger: logging.Logger, level: int = logging.DEBUG) -> Trace:
-    """A tracer that writes each event as one log line."""
+def logging_trace(logger: logging.Logger, level: int = 10) -> Trace:
+    """A tracer that writes each event as one log line (``level`` 10 is ``logging.DEBUG``)."""
 
     def trace(event: str, /, **fields: object) -> None:
         if logger.isEnabledFor(level):

@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import ipaddress
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Self, TypeVar
 
-from rtcstack.common.buffer import U16, U32, U64
+from rtcstack.common.buffer import U16, U16_U16, U32, U64
 from rtcstack.common.errors import ParseError
 from rtcstack.common.types import Address
+from rtcstack.common.values import value
 
 MAGIC_COOKIE = 0x2112A442
 _COOKIE_BYTES = MAGIC_COOKIE.to_bytes(4, "big")
@@ -105,6 +105,19 @@ class Attribute:
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
         raise NotImplementedError  # every concrete subclass overrides it
 
+    def wire(self, transaction_id: bytes, padding: bytes = b"\x00") -> bytes:
+        """The whole attribute: type, length, value and padding to 4 bytes (RFC 8489 §14).
+
+        Fixed-size attribute classes override this with a single ``struct.pack``.
+        """
+        value = self.encode(transaction_id)
+        n = len(value)
+        if n > 0xFFFF:
+            raise ValueError(f"{self.NAME}: value of {n} bytes is too long")
+        if n & 3:
+            return U16_U16.pack(self.type, n) + value + padding * (4 - (n & 3))
+        return U16_U16.pack(self.type, n) + value
+
     def describe(self) -> object:
         """A JSON-friendly rendering of the value, for ``rtcstack decode``."""
         return {
@@ -168,7 +181,7 @@ def _xor_ip(packed: bytes, transaction_id: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(packed, mask, strict=False))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _PlainAddress(Attribute):
     address: Address
 
@@ -185,7 +198,7 @@ class _PlainAddress(Attribute):
         return f"{self.address[0]}:{self.address[1]}"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _XorAddress(Attribute):
     """RFC 8489 §14.2: port XOR the cookie's top 16 bits, address XOR cookie || transaction ID."""
 
@@ -206,7 +219,7 @@ class _XorAddress(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class MappedAddress(_PlainAddress):
     """RFC 8489 §14.1 MAPPED-ADDRESS."""
 
@@ -215,7 +228,7 @@ class MappedAddress(_PlainAddress):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class AlternateServer(_PlainAddress):
     """RFC 8489 §14.15 ALTERNATE-SERVER (same encoding as MAPPED-ADDRESS)."""
 
@@ -224,7 +237,7 @@ class AlternateServer(_PlainAddress):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class ResponseOrigin(_PlainAddress):
     """RFC 5780 §7.3 RESPONSE-ORIGIN: the address the response was sent from."""
 
@@ -233,7 +246,7 @@ class ResponseOrigin(_PlainAddress):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class OtherAddress(_PlainAddress):
     """RFC 5780 §7.4 OTHER-ADDRESS: the server's alternate IP address and port."""
 
@@ -242,7 +255,7 @@ class OtherAddress(_PlainAddress):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class XorMappedAddress(_XorAddress):
     """RFC 8489 §14.2 XOR-MAPPED-ADDRESS."""
 
@@ -251,7 +264,7 @@ class XorMappedAddress(_XorAddress):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class XorPeerAddress(_XorAddress):
     """RFC 8656 §18.3 XOR-PEER-ADDRESS."""
 
@@ -260,7 +273,7 @@ class XorPeerAddress(_XorAddress):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class XorRelayedAddress(_XorAddress):
     """RFC 8656 §18.5 XOR-RELAYED-ADDRESS."""
 
@@ -271,7 +284,7 @@ class XorRelayedAddress(_XorAddress):
 # --- UTF-8 strings (RFC 8489 §14.3, §14.9, §14.10, §14.14, §14.16) --------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Text(Attribute):
     value: str
     MAX_BYTES: ClassVar[int] = 763  # 128 characters of up to 6 bytes (RFC 8489 §14.9 etc.)
@@ -281,6 +294,13 @@ class _Text(Attribute):
         if len(data) > self.MAX_BYTES:
             raise ValueError(f"{self.NAME}: {len(data)} bytes, at most {self.MAX_BYTES}")
         return data
+
+    def wire(self, transaction_id: bytes, padding: bytes = b"\x00") -> bytes:
+        data = self.value.encode()
+        n = len(data)
+        if n > self.MAX_BYTES:
+            raise ValueError(f"{self.NAME}: {n} bytes, at most {self.MAX_BYTES}")
+        return U16_U16.pack(self.TYPE, n) + data + padding * (-n & 3)
 
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
@@ -296,7 +316,7 @@ class _Text(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Username(_Text):
     """RFC 8489 §14.3 USERNAME: fewer than 509 bytes of UTF-8."""
 
@@ -306,7 +326,7 @@ class Username(_Text):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Realm(_Text):
     """RFC 8489 §14.9 REALM: fewer than 128 characters (up to 763 bytes)."""
 
@@ -315,7 +335,7 @@ class Realm(_Text):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Nonce(_Text):
     """RFC 8489 §14.10 NONCE, optionally starting with the "nonce cookie" of §9.2."""
 
@@ -329,7 +349,7 @@ class Nonce(_Text):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Software(_Text):
     """RFC 8489 §14.14 SOFTWARE."""
 
@@ -338,7 +358,7 @@ class Software(_Text):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class AlternateDomain(_Text):
     """RFC 8489 §14.16 ALTERNATE-DOMAIN: the server's name for certificate checks (ASCII)."""
 
@@ -371,24 +391,32 @@ def make_nonce_cookie(features: int) -> str:
 # --- integers ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+_TLV_U32 = struct.Struct("!HHI")
+_TLV_U64 = struct.Struct("!HHQ")
+
+
+@value
 class _U32(Attribute):
     value: int
 
     def encode(self, transaction_id: bytes) -> bytes:
         return U32.pack(self.value)
 
+    def wire(self, transaction_id: bytes, padding: bytes = b"\x00") -> bytes:
+        return _TLV_U32.pack(self.TYPE, 4, self.value)
+
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
-        _fixed(value, 4, cls.NAME)
-        return cls(int(U32.unpack(value)[0]))
+        if len(value) != 4:
+            _fixed(value, 4, cls.NAME)
+        return cls(U32.unpack(value)[0])
 
     def describe(self) -> object:
         return self.value
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Priority(_U32):
     """RFC 8445 §7.1.1 PRIORITY."""
 
@@ -397,7 +425,7 @@ class Priority(_U32):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Lifetime(_U32):
     """RFC 8656 §18.2 LIFETIME, in seconds."""
 
@@ -406,7 +434,7 @@ class Lifetime(_U32):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Fingerprint(_U32):
     """RFC 8489 §14.7 FINGERPRINT: CRC-32 of the message up to it, XOR 0x5354554e.
 
@@ -418,24 +446,28 @@ class Fingerprint(_U32):
     NAME = "FINGERPRINT"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _U64(Attribute):
     value: int
 
     def encode(self, transaction_id: bytes) -> bytes:
         return U64.pack(self.value)
 
+    def wire(self, transaction_id: bytes, padding: bytes = b"\x00") -> bytes:
+        return _TLV_U64.pack(self.TYPE, 8, self.value)
+
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
-        _fixed(value, 8, cls.NAME)
-        return cls(int(U64.unpack(value)[0]))
+        if len(value) != 8:
+            _fixed(value, 8, cls.NAME)
+        return cls(U64.unpack(value)[0])
 
     def describe(self) -> object:
         return self.value
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class IceControlled(_U64):
     """RFC 8445 §7.1.3 ICE-CONTROLLED: the agent's 64-bit tiebreaker."""
 
@@ -444,7 +476,7 @@ class IceControlled(_U64):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class IceControlling(_U64):
     """RFC 8445 §7.1.3 ICE-CONTROLLING: the agent's 64-bit tiebreaker."""
 
@@ -453,7 +485,7 @@ class IceControlling(_U64):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class ChannelNumber(Attribute):
     """RFC 8656 §18.1 CHANNEL-NUMBER: 16-bit channel, 16 bits RFFU."""
 
@@ -474,7 +506,7 @@ class ChannelNumber(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class ResponsePort(Attribute):
     """RFC 5780 §7.5 RESPONSE-PORT: 16-bit port, 16 bits padding."""
 
@@ -495,7 +527,7 @@ class ResponsePort(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class ChangeRequest(Attribute):
     """RFC 5780 §7.2 CHANGE-REQUEST: the "change IP" (0x4) and "change port" (0x2) flags."""
 
@@ -514,7 +546,7 @@ class ChangeRequest(Attribute):
         return cls(bool(flags & 4), bool(flags & 2))
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Family(Attribute):
     family: int
 
@@ -533,7 +565,7 @@ class _Family(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class RequestedAddressFamily(_Family):
     """RFC 8656 §18.8 REQUESTED-ADDRESS-FAMILY."""
 
@@ -542,7 +574,7 @@ class RequestedAddressFamily(_Family):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class AdditionalAddressFamily(_Family):
     """RFC 8656 §18.11 ADDITIONAL-ADDRESS-FAMILY (only IPv6 is allowed in it)."""
 
@@ -551,7 +583,7 @@ class AdditionalAddressFamily(_Family):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class RequestedTransport(Attribute):
     """RFC 8656 §18.7 REQUESTED-TRANSPORT: an IP protocol number (17 = UDP) and 24 bits RFFU."""
 
@@ -572,7 +604,7 @@ class RequestedTransport(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class EvenPort(Attribute):
     """RFC 8656 §18.6 EVEN-PORT: one byte whose top bit R asks to reserve the next port."""
 
@@ -592,7 +624,7 @@ class EvenPort(Attribute):
 # --- flags (empty values) -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Flag(Attribute):
     def encode(self, transaction_id: bytes) -> bytes:
         return b""
@@ -607,7 +639,7 @@ class _Flag(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class UseCandidate(_Flag):
     """RFC 8445 §7.1.2 USE-CANDIDATE."""
 
@@ -616,7 +648,7 @@ class UseCandidate(_Flag):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class DontFragment(_Flag):
     """RFC 8656 §18.9 DONT-FRAGMENT."""
 
@@ -627,7 +659,7 @@ class DontFragment(_Flag):
 # --- opaque bytes ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Bytes(Attribute):
     value: bytes
     SIZES: ClassVar[tuple[int, ...] | None] = None
@@ -648,7 +680,7 @@ class _Bytes(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Data(_Bytes):
     """RFC 8656 §18.4 DATA: the application datagram of a Send or Data indication."""
 
@@ -657,7 +689,7 @@ class Data(_Bytes):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Padding(_Bytes):
     """RFC 5780 §7.6 PADDING: any bytes, to probe fragmentation."""
 
@@ -666,7 +698,7 @@ class Padding(_Bytes):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class ReservationToken(_Bytes):
     """RFC 8656 §18.10 RESERVATION-TOKEN: 8 opaque bytes."""
 
@@ -676,7 +708,7 @@ class ReservationToken(_Bytes):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Userhash(_Bytes):
     """RFC 8489 §14.4 USERHASH: SHA-256(OpaqueString(username) ":" realm)."""
 
@@ -686,7 +718,7 @@ class Userhash(_Bytes):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class MessageIntegrity(_Bytes):
     """RFC 8489 §14.5 MESSAGE-INTEGRITY: HMAC-SHA1 (20 bytes).
 
@@ -700,7 +732,7 @@ class MessageIntegrity(_Bytes):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class MessageIntegritySha256(_Bytes):
     """RFC 8489 §14.6 MESSAGE-INTEGRITY-SHA256: HMAC-SHA256, truncated to 16..32 bytes (x4)."""
 
@@ -713,7 +745,7 @@ class MessageIntegritySha256(_Bytes):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class ErrorCode(Attribute):
     """RFC 8489 §14.8 ERROR-CODE: class (hundreds) and number, then a UTF-8 reason phrase."""
 
@@ -742,7 +774,7 @@ class ErrorCode(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class AddressErrorCode(Attribute):
     """RFC 8656 §18.12 ADDRESS-ERROR-CODE: family, then an ERROR-CODE-style code and reason."""
 
@@ -773,9 +805,10 @@ class AddressErrorCode(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class Icmp(Attribute):
-    """RFC 8656 §18.13 ICMP: 2 bytes reserved, ICMP type, ICMP code, 4 bytes of error data."""
+    """RFC 8656 §18.13 ICMP: 16 bits reserved, a 7-bit ICMP type and a 9-bit ICMP code in one
+    16-bit word (Figure 11), then 4 bytes of error data."""
 
     TYPE = AttrType.ICMP
     NAME = "ICMP"
@@ -784,17 +817,20 @@ class Icmp(Attribute):
     error_data: int = 0
 
     def encode(self, transaction_id: bytes) -> bytes:
-        return struct.pack("!HBBI", 0, self.icmp_type, self.icmp_code, self.error_data)
+        if not (0 <= self.icmp_type <= 0x7F and 0 <= self.icmp_code <= 0x1FF):
+            raise ValueError(f"ICMP: type {self.icmp_type} / code {self.icmp_code} out of range")
+        word = (self.icmp_type << 9) | self.icmp_code
+        return struct.pack("!HHI", 0, word, self.error_data)
 
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
         _fixed(value, 8, cls.NAME)
-        _, icmp_type, icmp_code, error_data = struct.unpack("!HBBI", value)
-        return cls(icmp_type & 0x7F, icmp_code & 0x1FF, error_data)
+        _, word, error_data = struct.unpack("!HHI", value)  # Reserved "MUST be ignored"
+        return cls(word >> 9, word & 0x1FF, error_data)
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class UnknownAttributes(Attribute):
     """RFC 8489 §14.13 UNKNOWN-ATTRIBUTES: the 16-bit types a 420 response did not understand."""
 
@@ -815,7 +851,7 @@ class UnknownAttributes(Attribute):
         return [f"0x{t:04x}" for t in self.types]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class PasswordAlgorithmSpec:
     """One entry of PASSWORD-ALGORITHM(S): an algorithm number and its parameters."""
 
@@ -842,7 +878,7 @@ def _decode_algorithms(value: bytes, name: str) -> list[PasswordAlgorithmSpec]:
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class PasswordAlgorithms(Attribute):
     """RFC 8489 §14.11 PASSWORD-ALGORITHMS: the algorithms a server supports, in its order."""
 
@@ -862,7 +898,7 @@ class PasswordAlgorithms(Attribute):
 
 
 @_register
-@dataclass(frozen=True, slots=True)
+@value
 class PasswordAlgorithm(Attribute):
     """RFC 8489 §14.12 PASSWORD-ALGORITHM: the algorithm the client chose."""
 
@@ -892,7 +928,7 @@ def _algorithm_name(alg: int) -> str:
         return f"0x{alg:04x}"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class UnknownAttribute(Attribute):
     """An attribute this stack does not implement, kept byte for byte."""
 

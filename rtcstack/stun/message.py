@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, TypeVar
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+
 from rtcstack.common.buffer import U16, U16_U16, U32
 from rtcstack.common.errors import InvalidStateError, ParseError
 from rtcstack.common.randomness import RandomBytes, default_random_bytes
@@ -25,6 +28,8 @@ from rtcstack.stun.attributes import (
     Attribute,
     AttrType,
     ErrorCode,
+    Fingerprint,
+    MessageIntegrity,
     UnknownAttribute,
     attribute_name,
     is_comprehension_required,
@@ -43,13 +48,34 @@ __all__ = [
 HEADER_SIZE = 20
 FINGERPRINT_XOR = 0x5354554E  # RFC 8489 §14.7: "STUN" in ASCII
 _HEADER = struct.Struct("!HHI")
-_MI = AttrType.MESSAGE_INTEGRITY
-_MI256 = AttrType.MESSAGE_INTEGRITY_SHA256
-_FP = AttrType.FINGERPRINT
+_MI = int(AttrType.MESSAGE_INTEGRITY)
+_MI256 = int(AttrType.MESSAGE_INTEGRITY_SHA256)
+_FP = int(AttrType.FINGERPRINT)
+_TRAILERS = frozenset((_MI, _MI256, _FP))
 _MI_HEADER = U16_U16.pack(_MI, 20)
-_FP_HEADER = U16_U16.pack(_FP, 4)
+_FP_TLV = struct.Struct("!HHI")
 
 _A = TypeVar("_A", bound=Attribute)
+
+# Keyed HMAC contexts, one per (key, algorithm).  A STUN key is used for many messages (an ICE
+# agent's remote password, a TURN allocation's long-term key), and copying a keyed context skips
+# the per-message key schedule: 0.76 µs instead of 2.3 µs for HMAC-SHA1 over an ICE request.
+_HMAC_CONTEXTS: dict[str, dict[bytes, crypto_hmac.HMAC]] = {"sha1": {}, "sha256": {}}
+_HMAC_CACHE_SIZE = 256
+_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256}
+
+
+def _hmac(key: bytes, data: bytes, algorithm: str) -> bytes:
+    """HMAC (RFC 2104) of ``data``: SHA-1 for MESSAGE-INTEGRITY, SHA-256 for -SHA256."""
+    contexts = _HMAC_CONTEXTS[algorithm]
+    ctx = contexts.get(key)
+    if ctx is None:
+        if len(contexts) >= _HMAC_CACHE_SIZE:
+            contexts.clear()
+        ctx = contexts[key] = crypto_hmac.HMAC(key, _HASHES[algorithm]())
+    mac = ctx.copy()
+    mac.update(data)
+    return mac.finalize()
 
 
 class MessageClass(IntEnum):
@@ -78,6 +104,8 @@ class Method(IntEnum):
 
 _METHODS = {m.value: m for m in Method}
 _CLASSES = {c.value: c for c in MessageClass}
+_TYPE_CACHE: dict[int, tuple[int, MessageClass]] = {}  # message type -> (method, class)
+_TYPE_ENCODE: dict[tuple[int, int], int] = {}  # (method, class) -> message type
 
 
 def encode_message_type(method: int, message_class: int) -> int:
@@ -110,9 +138,46 @@ def _method_name(method: int) -> str:
     return m.name if m is not None else f"0x{method:03x}"
 
 
-@dataclass(frozen=True, slots=True)
+# Decoded attributes are immutable values, so equal bytes can share one decoded object.  An ICE
+# agent or TURN client sees the same USERNAME, PRIORITY, ICE-CONTROLL(ED|ING), REALM, NONCE and
+# SOFTWARE values in every request of a session, so memoising by (type, value) saves most of the
+# decoding work.  Excluded: XOR-encoded addresses (they depend on the transaction ID) and values
+# that differ in every message (integrity, fingerprint, DATA, PADDING).
+_UNCACHEABLE = frozenset(
+    (
+        AttrType.XOR_MAPPED_ADDRESS,
+        AttrType.XOR_PEER_ADDRESS,
+        AttrType.XOR_RELAYED_ADDRESS,
+        AttrType.MESSAGE_INTEGRITY,
+        AttrType.MESSAGE_INTEGRITY_SHA256,
+        AttrType.FINGERPRINT,
+        AttrType.DATA,
+        AttrType.PADDING,
+    )
+)
+_CACHEABLE = frozenset(int(t) for t in REGISTRY if t not in _UNCACHEABLE)
+_DECODE_CACHE: dict[tuple[int, bytes], Attribute] = {}
+_DECODE_CACHE_SIZE = 1024
+
+
+def _decode(attr_type: int, value: bytes, transaction_id: bytes, offset: int) -> Attribute:
+    kind = REGISTRY.get(attr_type)
+    if kind is None:
+        return UnknownAttribute(attr_type, value)
+    try:
+        return kind.decode(value, transaction_id)
+    except ParseError as exc:
+        raise ParseError(f"STUN: {exc.reason}", offset) from None
+
+
+@dataclass(slots=True)
 class Message:
     """A STUN message (RFC 8489 §5).
+
+    Treat a message as an immutable value.  It is not a frozen dataclass only because enforcing
+    that costs one descriptor call per field on every construction (about 1 µs per message on
+    CPython 3.11, a large share of a connectivity check); its attributes, which the parser shares
+    between messages, are frozen.
 
     ``attributes`` are in wire order.  Per RFC 8489 §14.5 and §14.7, attributes that follow
     MESSAGE-INTEGRITY (other than MESSAGE-INTEGRITY-SHA256 and FINGERPRINT), or that follow
@@ -204,17 +269,23 @@ class Message:
             raise ParseError(f"STUN: message length {length} is not a multiple of 4", 2)
         if length + HEADER_SIZE != n:
             raise ParseError(f"STUN: length field says {length} but {n - 20} bytes follow", 2)
-        method, message_class = decode_message_type(message_type)
+        decoded = _TYPE_CACHE.get(message_type)
+        if decoded is None:
+            decoded = _TYPE_CACHE[message_type] = decode_message_type(message_type)
+        method, message_class = decoded
         tid = data[8:20]
         attributes: list[Attribute] = []
-        ignored: list[Attribute] = []
+        ignored: list[Attribute] | None = None
         mi = mi256 = fp = -1
-        registry = REGISTRY
+        plain = True  # no MESSAGE-INTEGRITY(-SHA256) or FINGERPRINT seen yet
+        cache = _DECODE_CACHE
+        cacheable = _CACHEABLE
+        trailers = _TRAILERS
         unpack = U16_U16.unpack_from
+        attr: Attribute | None
         pos = HEADER_SIZE
+        # ``pos`` stays a multiple of 4 and ``n`` is one, so a 4-byte attribute header always fits.
         while pos < n:
-            if pos + 4 > n:
-                raise ParseError("STUN: truncated attribute header", pos)
             attr_type, attr_len = unpack(data, pos)
             end = pos + 4 + attr_len
             if end > n:
@@ -223,29 +294,49 @@ class Message:
                     pos,
                 )
             value = data[pos + 4 : end]
-            kind = registry.get(attr_type)
-            try:
-                if kind is None:
-                    attr: Attribute = UnknownAttribute(attr_type, value)
-                else:
-                    attr = kind.decode(value, tid)
-            except ParseError as exc:
-                raise ParseError(f"STUN: {exc.reason}", pos) from None
-            if fp >= 0 or (
-                (mi >= 0 or mi256 >= 0) and attr_type != _FP and (attr_type != _MI256 or mi256 >= 0)
-            ):
-                ignored.append(attr)
+            if attr_type in cacheable:
+                attr = cache.get((attr_type, value))
+                if attr is None:
+                    attr = _decode(attr_type, value, tid, pos)
+                    if len(cache) >= _DECODE_CACHE_SIZE:
+                        cache.clear()
+                    cache[(attr_type, value)] = attr
+            elif attr_type == _FP and attr_len == 4:
+                attr = Fingerprint(U32.unpack(value)[0])
+            elif attr_type == _MI and attr_len == 20:
+                attr = MessageIntegrity(value)
             else:
-                attributes.append(attr)
-                if attr_type == _MI:
-                    mi = pos
-                elif attr_type == _MI256:
-                    mi256 = pos
-                elif attr_type == _FP:
-                    fp = pos
+                attr = _decode(attr_type, value, tid, pos)
             pos = end + (-attr_len & 3)
+            if plain and attr_type not in trailers:
+                attributes.append(attr)
+                continue
+            plain = False
+            # RFC 8489 §14.5: "agents MUST ignore all other attributes that follow
+            # MESSAGE-INTEGRITY, with the exception of the MESSAGE-INTEGRITY-SHA256 and
+            # FINGERPRINT attributes"; §14.6 likewise for -SHA256 (except FINGERPRINT), and
+            # FINGERPRINT is the last attribute (§14.7).
+            start = end - attr_len - 4
+            if fp < 0 and attr_type == _FP:
+                fp = start
+            elif fp < 0 and mi < 0 and mi256 < 0 and attr_type == _MI:
+                mi = start
+            elif fp < 0 and mi256 < 0 and attr_type == _MI256:
+                mi256 = start
+            else:
+                if ignored is None:
+                    ignored = []
+                ignored.append(attr)
+                continue
+            attributes.append(attr)
         return cls(
-            method, message_class, tid, tuple(attributes), data, tuple(ignored), (mi, mi256, fp)
+            method,
+            message_class,
+            tid,
+            tuple(attributes),
+            data,
+            () if ignored is None else tuple(ignored),
+            (mi, mi256, fp),
         )
 
     def serialize(
@@ -267,31 +358,26 @@ class Message:
             raise ValueError(f"transaction ID is {len(tid)} bytes, must be 12")
         if len(padding) != 1:
             raise ValueError("padding must be exactly one byte")
-        pack = U16_U16.pack
-        parts: list[bytes] = []
+        body = b""
         for attr in self.attributes:
-            value = attr.encode(tid)
-            n = len(value)
-            if n > 0xFFFF:
-                raise ValueError(f"{attribute_name(attr.type)}: value of {n} bytes is too long")
-            parts.append(pack(attr.type, n))
-            parts.append(value)
-            if n & 3:
-                parts.append(padding * (4 - (n & 3)))
-        body = b"".join(parts)
-        head = encode_message_type(self.method, self.message_class)
+            body += attr.wire(tid, padding)
+        head = _TYPE_ENCODE.get((self.method, self.message_class))
+        if head is None:
+            head = _TYPE_ENCODE[(self.method, self.message_class)] = encode_message_type(
+                self.method, self.message_class
+            )
         if integrity_key is not None:
             signed = _HEADER.pack(head, len(body) + 24, MAGIC_COOKIE) + tid + body
-            body += _MI_HEADER + hmac.digest(integrity_key, signed, "sha1")
+            body += _MI_HEADER + _hmac(integrity_key, signed, "sha1")
         if integrity_sha256_key is not None:
             if sha256_length not in (16, 20, 24, 28, 32):
                 raise ValueError("sha256_length must be 16, 20, 24, 28 or 32")
             signed = _HEADER.pack(head, len(body) + 4 + sha256_length, MAGIC_COOKIE) + tid + body
-            mac = hmac.digest(integrity_sha256_key, signed, "sha256")[:sha256_length]
+            mac = _hmac(integrity_sha256_key, signed, "sha256")[:sha256_length]
             body += U16_U16.pack(_MI256, sha256_length) + mac
         if fingerprint:
             signed = _HEADER.pack(head, len(body) + 8, MAGIC_COOKIE) + tid + body
-            return signed + _FP_HEADER + U32.pack(zlib.crc32(signed) ^ FINGERPRINT_XOR)
+            return signed + _FP_TLV.pack(_FP, 4, zlib.crc32(signed) ^ FINGERPRINT_XOR)
         if len(body) > 0xFFFF:
             raise ValueError("message body longer than 65535 bytes")
         return _HEADER.pack(head, len(body), MAGIC_COOKIE) + tid + body
@@ -301,39 +387,40 @@ class Message:
 
     # --- integrity over the received bytes (RFC 8489 §14.5-14.7) ----------------------------
 
-    def _signed_prefix(self, offset: int, covered_length: int) -> bytes:
-        raw = self.raw
-        if not raw:
+    def _raw(self) -> bytes:
+        if not self.raw:
             raise InvalidStateError("integrity can only be checked on a parsed message")
-        return raw[:2] + U16.pack(covered_length) + raw[4:offset]
+        return self.raw
 
     def check_integrity(self, key: bytes) -> bool:
-        """RFC 8489 §14.5: verify MESSAGE-INTEGRITY (HMAC-SHA1 over the message up to it, with
-        the length field covering it).  ``False`` if absent or wrong."""
+        """RFC 8489 §14.5: verify MESSAGE-INTEGRITY, the HMAC-SHA1 over the message up to it with
+        the length field "adjusted to point to the end of the MESSAGE-INTEGRITY attribute".
+        ``False`` when absent or wrong."""
         off = self.offsets[0]
         if off < 0:
             return False
-        signed = self._signed_prefix(off, off - HEADER_SIZE + 24)
-        expected = hmac.digest(key, signed, "sha1")
-        return hmac.compare_digest(expected, self.raw[off + 4 : off + 24])
+        raw = self._raw()
+        signed = raw[:2] + U16.pack(off + 4) + raw[4:off]  # off - 20 + 24
+        return hmac.compare_digest(_hmac(key, signed, "sha1"), raw[off + 4 : off + 24])
 
     def check_integrity_sha256(self, key: bytes) -> bool:
-        """RFC 8489 §14.6: verify MESSAGE-INTEGRITY-SHA256, possibly truncated."""
+        """RFC 8489 §14.6: verify MESSAGE-INTEGRITY-SHA256, possibly truncated to 16-28 bytes."""
         off = self.offsets[1]
         if off < 0:
             return False
-        n = int(U16.unpack_from(self.raw, off + 2)[0])
-        signed = self._signed_prefix(off, off - HEADER_SIZE + 4 + n)
-        expected = hmac.digest(key, signed, "sha256")[:n]
-        return hmac.compare_digest(expected, self.raw[off + 4 : off + 4 + n])
+        raw = self._raw()
+        n = int(U16.unpack_from(raw, off + 2)[0])
+        signed = raw[:2] + U16.pack(off - HEADER_SIZE + 4 + n) + raw[4:off]
+        return hmac.compare_digest(_hmac(key, signed, "sha256")[:n], raw[off + 4 : off + 4 + n])
 
     def check_fingerprint(self) -> bool:
         """RFC 8489 §14.7: FINGERPRINT present, last, and equal to CRC-32 XOR 0x5354554e."""
         off = self.offsets[2]
-        if off < 0 or off + 8 != len(self.raw):
+        raw = self.raw
+        if off < 0 or off + 8 != len(raw):
             return False
-        crc = zlib.crc32(self._signed_prefix(off, off - HEADER_SIZE + 8)) ^ FINGERPRINT_XOR
-        return crc == int(U32.unpack_from(self.raw, off + 4)[0])
+        crc = zlib.crc32(raw[:2] + U16.pack(off - 12) + raw[4:off]) ^ FINGERPRINT_XOR  # off-20+8
+        return bool(crc == U32.unpack_from(raw, off + 4)[0])
 
     @property
     def has_integrity(self) -> bool:
