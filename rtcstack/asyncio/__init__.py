@@ -1,0 +1,14 @@
+"""asyncio drivers: the only code in rtcstack that touches sockets, the event loop and the clock.
+
+Every protocol layer is sans-IO (STYLE.md): it is fed bytes and ``now=`` and asked for output
+with ``poll_transmit()`` / ``poll_event()`` / ``poll_timeout()``.  The modules here own a socket,
+feed what it receives into a layer with ``loop.time()`` as ``now``, send what the layer asks to
+send, and keep exactly one ``loop.call_at()`` timer armed at the layer's ``poll_timeout()``.
+They never poll with sleeps.
+
+- :mod:`rtcstack.asyncio.stun`: a STUN client over UDP, TCP and TLS, and
+  :func:`~rtcstack.asyncio.stun.get_mapped_address`, the one-line helper.
+
+Import the submodule you need (``from rtcstack.asyncio.stun import get_mapped_address``); this
+package imports none of them, so that using one does not load the others.
+"""

@@ -1,0 +1,1 @@
+"""Interop tests against real programs nobody here wrote (coturn, ...)."""
