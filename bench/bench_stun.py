@@ -15,6 +15,8 @@ aioice's ``add_message_integrity`` appends FINGERPRINT itself, so its side does 
 
 from __future__ import annotations
 
+import itertools
+
 from aioice import stun as aioice_stun
 
 from bench.harness import Case
@@ -86,6 +88,31 @@ def _aioice_parse() -> bool:
     return aioice_stun.parse_message(REQUEST).transaction_id == TID
 
 
+# Parsing memoises decoded attributes by value (ICE peers repeat the same USERNAME, PRIORITY and
+# ICE-CONTROLLING in every check), which the rows above benefit from.  This row defeats that:
+# every message carries a different USERNAME and PRIORITY, so almost every lookup misses.
+_VARIED = [
+    Message(
+        Method.BINDING,
+        MessageClass.REQUEST,
+        TID,
+        (Username(f"u{i:05d}:h6vY"), Priority(PRIORITY - i), IceControlling(TIE_BREAKER + i)),
+    ).serialize(integrity_key=KEY, fingerprint=True)
+    for i in range(4096)
+]
+_varied_ours = itertools.cycle(_VARIED)
+_varied_theirs = itertools.cycle(_VARIED)
+
+
+def _ours_parse_varied() -> bool:
+    message = Message.parse(next(_varied_ours))
+    return message.check_integrity(KEY) and message.check_fingerprint()
+
+
+def _aioice_parse_varied() -> bool:
+    return aioice_stun.parse_message(next(_varied_theirs)).check_message_integrity(KEY)
+
+
 RESPONSE = Message(
     Method.BINDING, MessageClass.SUCCESS, TID, (XorMappedAddress(MAPPED),)
 ).serialize(integrity_key=KEY, fingerprint=True)
@@ -115,6 +142,8 @@ def cases() -> list[Case]:
              expect=REQUEST),
         Case("ICE Binding request: parse + FINGERPRINT", _ours_parse, _aioice_parse,
              expect=True),
+        Case("ICE Binding request, new values each time: parse + integrity",
+             _ours_parse_varied, _aioice_parse_varied, expect=True),
         Case("Binding success (XOR-MAPPED-ADDRESS): parse + integrity", _ours_response,
              _aioice_response, expect=MAPPED),
     ]

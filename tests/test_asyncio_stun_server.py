@@ -310,3 +310,38 @@ def test_ipv6_udp_and_tcp() -> None:
             await server.wait_closed()
 
     run(body())
+
+
+def test_cached_long_term_key_is_not_reused_after_a_password_change() -> None:
+    run(_password_change())
+
+
+async def _password_change() -> None:
+    """RFC 8489 §9.2.3.2 caching must key on the password too: the same client, server and
+    username with a wrong password must be challenged again, not signed with the cached key."""
+    from rtcstack.asyncio.stun import open_udp_client
+    from rtcstack.stun import LongTermCredentials, Message, MessageClass, Method
+    from rtcstack.stun.server import LongTermAuth
+
+    server = await serve_stun(
+        ("127.0.0.1", 0), tcp=False, long_term=LongTermAuth.from_users("r", {"u": "right"})
+    )
+    client = await open_udp_client(("127.0.0.1", 0))
+    try:
+        addr = server.udp_addresses[0]
+        ok, _ = await client.request(
+            Message.new(Method.BINDING, MessageClass.REQUEST),
+            addr,
+            credentials=LongTermCredentials("u", "right"),
+        )
+        assert ok.message_class is MessageClass.SUCCESS
+        denied, _ = await client.request(
+            Message.new(Method.BINDING, MessageClass.REQUEST),
+            addr,
+            credentials=LongTermCredentials("u", "wrong"),
+        )
+        assert denied.error_code == 401
+    finally:
+        client.close()
+        server.close()
+        await server.wait_closed()

@@ -131,6 +131,7 @@ REGISTRY: dict[int, type[Attribute]] = {}
 
 
 _A = TypeVar("_A", bound=type[Attribute])
+_new_object = object.__new__
 
 
 def _register(cls: _A) -> _A:
@@ -177,8 +178,11 @@ def _unpack_address(value: bytes, name: str) -> tuple[int, int, bytes]:
 
 
 def _xor_ip(packed: bytes, transaction_id: bytes) -> bytes:
-    mask = _COOKIE_BYTES + transaction_id
-    return bytes(a ^ b for a, b in zip(packed, mask, strict=False))
+    """RFC 8489 §14.2: IPv4 XOR the magic cookie; IPv6 XOR the cookie and transaction ID."""
+    if len(packed) == 4:
+        return (int.from_bytes(packed, "big") ^ MAGIC_COOKIE).to_bytes(4, "big")
+    mask = int.from_bytes(_COOKIE_BYTES + transaction_id, "big")
+    return (int.from_bytes(packed, "big") ^ mask).to_bytes(16, "big")
 
 
 @value
@@ -307,12 +311,18 @@ class _Text(Attribute):
         if len(value) > cls.MAX_BYTES:
             raise ParseError(f"{cls.NAME}: {len(value)} bytes, at most {cls.MAX_BYTES}")
         try:
-            return cls(value.decode())
+            text = value.decode()
         except UnicodeDecodeError as exc:
             raise ParseError(f"{cls.NAME}: not UTF-8 ({exc.reason})") from None
+        obj = _new_object(cls)
+        _set_text(obj, text)
+        return obj
 
     def describe(self) -> object:
         return self.value
+
+
+_set_text = _Text.value.__set__  # type: ignore[attr-defined]
 
 
 @_register
@@ -409,10 +419,15 @@ class _U32(Attribute):
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
         if len(value) != 4:
             _fixed(value, 4, cls.NAME)
-        return cls(U32.unpack(value)[0])
+        obj = _new_object(cls)  # the hot path skips __init__'s frame: set the one slot directly
+        _set_u32(obj, U32.unpack(value)[0])
+        return obj
 
     def describe(self) -> object:
         return self.value
+
+
+_set_u32 = _U32.value.__set__  # type: ignore[attr-defined]
 
 
 @_register
@@ -460,10 +475,15 @@ class _U64(Attribute):
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
         if len(value) != 8:
             _fixed(value, 8, cls.NAME)
-        return cls(U64.unpack(value)[0])
+        obj = _new_object(cls)
+        _set_u64(obj, U64.unpack(value)[0])
+        return obj
 
     def describe(self) -> object:
         return self.value
+
+
+_set_u64 = _U64.value.__set__  # type: ignore[attr-defined]
 
 
 @_register
@@ -673,10 +693,15 @@ class _Bytes(Attribute):
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
         if cls.SIZES is not None and len(value) not in cls.SIZES:
             raise ParseError(f"{cls.NAME}: {len(value)} bytes, expected one of {cls.SIZES}")
-        return cls(value)
+        obj = _new_object(cls)
+        _set_bytes(obj, value)
+        return obj
 
     def describe(self) -> object:
         return self.value.hex()
+
+
+_set_bytes = _Bytes.value.__set__  # type: ignore[attr-defined]
 
 
 @_register

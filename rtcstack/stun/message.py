@@ -28,8 +28,6 @@ from rtcstack.stun.attributes import (
     Attribute,
     AttrType,
     ErrorCode,
-    Fingerprint,
-    MessageIntegrity,
     UnknownAttribute,
     attribute_name,
     is_comprehension_required,
@@ -156,18 +154,8 @@ _UNCACHEABLE = frozenset(
     )
 )
 _CACHEABLE = frozenset(int(t) for t in REGISTRY if t not in _UNCACHEABLE)
-_DECODE_CACHE: dict[tuple[int, bytes], Attribute] = {}
+_DECODE_CACHE: dict[bytes, Attribute] = {}
 _DECODE_CACHE_SIZE = 1024
-
-
-def _decode(attr_type: int, value: bytes, transaction_id: bytes, offset: int) -> Attribute:
-    kind = REGISTRY.get(attr_type)
-    if kind is None:
-        return UnknownAttribute(attr_type, value)
-    try:
-        return kind.decode(value, transaction_id)
-    except ParseError as exc:
-        raise ParseError(f"STUN: {exc.reason}", offset) from None
 
 
 @dataclass(slots=True)
@@ -280,6 +268,7 @@ class Message:
         plain = True  # no MESSAGE-INTEGRITY(-SHA256) or FINGERPRINT seen yet
         cache = _DECODE_CACHE
         cacheable = _CACHEABLE
+        registry = REGISTRY
         trailers = _TRAILERS
         unpack = U16_U16.unpack_from
         attr: Attribute | None
@@ -293,20 +282,24 @@ class Message:
                     f"STUN: {attribute_name(attr_type)} length {attr_len} runs past the message",
                     pos,
                 )
-            value = data[pos + 4 : end]
-            if attr_type in cacheable:
-                attr = cache.get((attr_type, value))
-                if attr is None:
-                    attr = _decode(attr_type, value, tid, pos)
+            # The cache key is the attribute's raw bytes (type, length, value): a bytes object,
+            # which the garbage collector does not track, unlike a (type, value) tuple.
+            key = data[pos:end] if attr_type in cacheable else b""
+            attr = cache.get(key) if key else None
+            if attr is None:
+                value = data[pos + 4 : end]
+                kind = registry.get(attr_type)
+                try:
+                    if kind is None:
+                        attr = UnknownAttribute(attr_type, value)
+                    else:
+                        attr = kind.decode(value, tid)
+                except ParseError as exc:
+                    raise ParseError(f"STUN: {exc.reason}", pos) from None
+                if key:
                     if len(cache) >= _DECODE_CACHE_SIZE:
                         cache.clear()
-                    cache[(attr_type, value)] = attr
-            elif attr_type == _FP and attr_len == 4:
-                attr = Fingerprint(U32.unpack(value)[0])
-            elif attr_type == _MI and attr_len == 20:
-                attr = MessageIntegrity(value)
-            else:
-                attr = _decode(attr_type, value, tid, pos)
+                    cache[key] = attr
             pos = end + (-attr_len & 3)
             if plain and attr_type not in trailers:
                 attributes.append(attr)
