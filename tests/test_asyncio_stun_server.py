@@ -24,58 +24,14 @@ from rtcstack.stun import (
     XorMappedAddress,
 )
 from rtcstack.stun.server import LongTermAuth
+from tests.helpers import UdpPeer, has_loopback_2, udp_peer
+from tests.helpers import run as _run
 
 TIMEOUT = 5.0
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coro, TIMEOUT)
-
-    return asyncio.run(bounded())
-
-
-def has_loopback_2() -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.2", 0))
-        except OSError:
-            return False
-    return True
-
-
-class UdpPeer(asyncio.DatagramProtocol):
-    """A bare UDP socket that queues what it receives."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.queue.put_nowait((data, (addr[0], addr[1])))
-
-    @property
-    def local(self) -> Address:
-        assert self.transport is not None
-        name = self.transport.get_extra_info("sockname")
-        return name[0], name[1]
-
-    def send(self, data: bytes, addr: Address) -> None:
-        assert self.transport is not None
-        self.transport.sendto(data, addr)
-
-    async def recv(self) -> tuple[Message, Address]:
-        data, addr = await self.queue.get()
-        return Message.parse(data), addr
-
-
-async def udp_peer(host: str = "127.0.0.1") -> UdpPeer:
-    loop = asyncio.get_running_loop()
-    _, peer = await loop.create_datagram_endpoint(UdpPeer, local_addr=(host, 0))
-    return peer
+    return _run(coro, TIMEOUT)
 
 
 async def tcp_exchange(addr: Address, data: bytes, chunks: int = 1) -> list[Message]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Awaitable
 from typing import Any
@@ -15,7 +14,6 @@ import pytest
 from aioice import stun as aioice_stun
 
 from rtcstack.asyncio.stun_server import AsyncStunServer, serve_stun
-from rtcstack.common.types import Address
 from rtcstack.stun import (
     ChangeRequest,
     Message,
@@ -27,6 +25,8 @@ from rtcstack.stun import (
     short_term_key,
 )
 from rtcstack.stun.server import ShortTermAuth
+from tests.helpers import UdpPeer, has_loopback_2, udp_peer
+from tests.helpers import run as _run
 
 pytestmark = pytest.mark.interop
 
@@ -34,46 +34,11 @@ TIMEOUT = 10.0
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coro, TIMEOUT)
-
-    return asyncio.run(bounded())
+    return _run(coro, TIMEOUT)
 
 
-def has_loopback_2() -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.2", 0))
-        except OSError:
-            return False
-    return True
-
-
-class Client(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[bytes, Address]] = asyncio.Queue()
-        self.transport: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.queue.put_nowait((data, (addr[0], addr[1])))
-
-    @property
-    def local(self) -> Address:
-        name = self.transport.get_extra_info("sockname")
-        return name[0], name[1]
-
-    async def ask(self, data: bytes, addr: Address) -> tuple[bytes, Address]:
-        self.transport.sendto(data, addr)
-        return await self.queue.get()
-
-
-async def client() -> Client:
-    loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", 0))
-    return protocol
+async def client() -> UdpPeer:
+    return await udp_peer()
 
 
 def aioice_binding(**attributes: Any) -> aioice_stun.Message:

@@ -7,8 +7,6 @@ answered from the address RFC 5780 §6.1 Table 1 prescribes (no notes)."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import Awaitable
 from typing import Any
 
@@ -19,6 +17,8 @@ from rtcstack.asyncio.stun import StunTimeoutError, open_udp_client
 from rtcstack.asyncio.stun_server import serve_stun
 from rtcstack.common.types import Address
 from rtcstack.stun.behavior import Behavior, NatBehavior, NatBehaviorDiscovery
+from tests.helpers import has_loopback_2
+from tests.helpers import run as _run
 from tests.interop.coturn import CoturnConfig, running_coturn
 
 pytestmark = pytest.mark.interop
@@ -27,19 +27,7 @@ TIMEOUT = 20.0
 
 
 def run(coro: Awaitable[Any]) -> Any:
-    async def bounded() -> Any:
-        return await asyncio.wait_for(coro, TIMEOUT)
-
-    return asyncio.run(bounded())
-
-
-def has_loopback_2() -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.2", 0))
-        except OSError:
-            return False
-    return True
+    return _run(coro, TIMEOUT)
 
 
 needs_two_addresses = pytest.mark.skipif(
