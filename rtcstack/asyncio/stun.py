@@ -25,7 +25,6 @@ returns error responses), :class:`StunResolveError`, :class:`StunConnectionError
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl as _ssl
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Any, cast
 
 from rtcstack.common.errors import InvalidStateError, ParseError, RtcstackError
 from rtcstack.common.trace import NULL_TRACE, Trace
-from rtcstack.common.types import Address, Transmit
+from rtcstack.common.types import Address, Transmit, parse_address
 from rtcstack.stun.attributes import ErrorCode, MappedAddress, XorMappedAddress
 from rtcstack.stun.client import (
     ClientEvent,
@@ -423,40 +422,7 @@ async def open_tcp_client(
 
 def parse_server(text: str, default_port: int = DEFAULT_PORT) -> Address:
     """Split ``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address."""
-    text = text.strip()
-    if not text:
-        raise ValueError("empty server address")
-    port_text: str | None = None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"{text!r}: expected ':PORT' after ']'")
-            port_text = rest[1:]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
-    elif text.count(":") > 1:
-        host = text  # a bare IPv6 address, no port
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{text!r}: not HOST:PORT (write IPv6 as [ADDR]:PORT)") from None
-    elif ":" in text:
-        host, port_text = text.split(":", 1)
-    else:
-        host = text
-    if not host:
-        raise ValueError(f"{text!r}: empty host")
-    if port_text is None:
-        return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"{text!r}: port {port_text!r} is not a number in 1-65535")
-    return host, int(port_text)
+    return parse_address(text, default_port)
 
 
 async def resolve(

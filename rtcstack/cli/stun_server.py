@@ -16,41 +16,16 @@ import signal
 import sys
 
 from rtcstack.common.trace import Trace
-from rtcstack.common.types import Address
+from rtcstack.common.types import Address, format_address, parse_address
 from rtcstack.stun.server import LongTermAuth, ShortTermAuth
 
 __all__ = ["configure", "format_address", "parse_host_port", "run"]
 
 
 def parse_host_port(text: str, default_port: int | None = None) -> Address:
-    """``HOST:PORT``, ``[V6]:PORT``, or (with ``default_port``) a bare host or IPv6 address."""
-    host: str
-    port: int | None
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{text!r}: expected ':' after ']'")
-        port = int(rest[1:]) if rest else default_port
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = int(port_text)
-    else:  # a bare host name, IPv4 address, or IPv6 address without brackets
-        host, port = text, default_port
-    if not host:
-        raise ValueError(f"{text!r}: empty host")
-    if port is None:
-        raise ValueError(f"{text!r}: a port is needed (HOST:PORT)")
-    if not 0 <= port <= 0xFFFF:
-        raise ValueError(f"{text!r}: port out of range")
-    return host, port
-
-
-def format_address(addr: Address) -> str:
-    host, port = addr
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    """``HOST:PORT``, ``[V6]:PORT``, or (with ``default_port``) a bare host or IPv6 address;
+    port 0 means any free port."""
+    return parse_address(text, default_port, allow_port_zero=True)
 
 
 def _address_arg(text: str) -> Address:

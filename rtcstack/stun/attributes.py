@@ -769,6 +769,26 @@ class MessageIntegritySha256(_Bytes):
 # --- structured values ----------------------------------------------------------------------
 
 
+def _encode_code(prefix: bytes, code: int, reason: str, name: str) -> bytes:
+    """RFC 8489 §14.8 layout after two leading bytes: class (hundreds digit), number, reason."""
+    if not 300 <= code <= 699:
+        raise ValueError(f"{name}: {code} is outside 300-699")
+    return prefix + bytes((code // 100, code % 100)) + reason.encode()
+
+
+def _decode_code(value: bytes, name: str) -> tuple[int, str]:
+    """The code and reason phrase of an ERROR-CODE-style value (RFC 8489 §14.8)."""
+    if len(value) < 4:
+        raise ParseError(f"{name}: value is {len(value)} bytes, at least 4 needed")
+    klass, number = value[2] & 0x07, value[3]
+    if not 3 <= klass <= 6 or number > 99:
+        raise ParseError(f"{name}: invalid class {klass} / number {number}")
+    try:
+        return klass * 100 + number, value[4:].decode()
+    except UnicodeDecodeError:
+        raise ParseError(f"{name}: reason phrase is not UTF-8") from None
+
+
 @_register
 @value
 class ErrorCode(Attribute):
@@ -780,22 +800,11 @@ class ErrorCode(Attribute):
     reason: str = ""
 
     def encode(self, transaction_id: bytes) -> bytes:
-        if not 300 <= self.code <= 699:
-            raise ValueError(f"ERROR-CODE: {self.code} is outside 300-699")
-        return struct.pack("!HBB", 0, self.code // 100, self.code % 100) + self.reason.encode()
+        return _encode_code(b"\x00\x00", self.code, self.reason, self.NAME)
 
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
-        if len(value) < 4:
-            raise ParseError(f"ERROR-CODE: value is {len(value)} bytes, at least 4 needed")
-        klass, number = value[2] & 0x07, value[3]
-        if not 3 <= klass <= 6 or number > 99:
-            raise ParseError(f"ERROR-CODE: invalid class {klass} / number {number}")
-        try:
-            reason = value[4:].decode()
-        except UnicodeDecodeError:
-            raise ParseError("ERROR-CODE: reason phrase is not UTF-8") from None
-        return cls(klass * 100 + number, reason)
+        return cls(*_decode_code(value, cls.NAME))
 
 
 @_register
@@ -810,23 +819,12 @@ class AddressErrorCode(Attribute):
     reason: str = ""
 
     def encode(self, transaction_id: bytes) -> bytes:
-        return (
-            struct.pack("!BBBB", self.family, 0, self.code // 100, self.code % 100)
-            + self.reason.encode()
-        )
+        return _encode_code(bytes((self.family, 0)), self.code, self.reason, self.NAME)
 
     @classmethod
     def decode(cls, value: bytes, transaction_id: bytes) -> Self:
-        if len(value) < 4:
-            raise ParseError(f"ADDRESS-ERROR-CODE: value is {len(value)} bytes, at least 4 needed")
-        klass, number = value[2] & 0x07, value[3]
-        if not 3 <= klass <= 6 or number > 99:
-            raise ParseError(f"ADDRESS-ERROR-CODE: invalid class {klass} / number {number}")
-        try:
-            reason = value[4:].decode()
-        except UnicodeDecodeError:
-            raise ParseError("ADDRESS-ERROR-CODE: reason phrase is not UTF-8") from None
-        return cls(value[0], klass * 100 + number, reason)
+        code, reason = _decode_code(value, cls.NAME)
+        return cls(value[0], code, reason)
 
 
 @_register
