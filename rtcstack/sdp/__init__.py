@@ -1,0 +1,110 @@
+"""SDP: session descriptions (RFC 8866) and JSEP offer/answer (RFC 3264, RFC 9429).
+
+Scope: the whole RFC 8866 grammar, kept line for line so that ``serialize(parse(text)) == text``;
+typed views of every attribute WebRTC uses (RFC 8839 ICE, RFC 8122/8842 DTLS, RFC 9143 BUNDLE,
+RFC 8830 msid, RFC 5576 ssrc, RFC 8851/8853 rid and simulcast, RFC 8285 extmap, RFC 4585 rtcp-fb,
+RFC 8841 SCTP); offer/answer negotiation as pure functions.  Out of scope: SDP over anything but
+WebRTC's profiles (no multicast, no ``k=`` keys, no ``z=`` arithmetic -- those lines are kept but
+not interpreted).
+
+Reading and editing a description::
+
+    >>> from rtcstack.sdp import SessionDescription, RtpMap
+    >>> text = ("v=0\\r\\no=- 1 2 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\n"
+    ...         "m=audio 9 UDP/TLS/RTP/SAVPF 111\\r\\na=mid:0\\r\\n"
+    ...         "a=rtpmap:111 opus/48000/2\\r\\na=x-unknown:kept\\r\\n")
+    >>> sdp = SessionDescription.parse(text)
+    >>> sdp.serialize() == text
+    True
+    >>> audio = sdp.media[0]
+    >>> audio.mid, audio.rtpmaps[111]
+    ('0', RtpMap(payload_type=111, encoding='opus', clock_rate=48000, channels=2))
+    >>> audio.direction = "recvonly"
+    >>> sdp.serialize().splitlines()[-2:]
+    ['a=x-unknown:kept', 'a=recvonly']
+
+Errors: :class:`SdpParseError` (a ``ValueError``) names the line and the reason; lines whose
+attribute value is malformed are kept and reported when read or by
+``SessionDescription.parse_errors()``.
+"""
+
+from rtcstack.sdp.attributes import (
+    DIRECTIONS,
+    FLAGS,
+    REGISTRY,
+    Attribute,
+    Bandwidth,
+    Candidate,
+    Connection,
+    ExtMap,
+    Fingerprint,
+    Fmtp,
+    Group,
+    IceOptions,
+    IcePwd,
+    IceUfrag,
+    MaxMessageSize,
+    MediaLine,
+    Mid,
+    Msid,
+    MsidSemantic,
+    Origin,
+    Rid,
+    Rtcp,
+    RtcpFb,
+    RtpMap,
+    SctpMap,
+    SctpPort,
+    Setup,
+    Simulcast,
+    SimulcastRid,
+    Ssrc,
+    SsrcGroup,
+    Timing,
+    parse_format_parameters,
+    serialize_format_parameters,
+)
+from rtcstack.sdp.description import MediaSection, Section, SessionDescription
+from rtcstack.sdp.errors import NegotiationError, SdpParseError
+
+__all__ = [
+    "DIRECTIONS",
+    "FLAGS",
+    "REGISTRY",
+    "Attribute",
+    "Bandwidth",
+    "Candidate",
+    "Connection",
+    "ExtMap",
+    "Fingerprint",
+    "Fmtp",
+    "Group",
+    "IceOptions",
+    "IcePwd",
+    "IceUfrag",
+    "MaxMessageSize",
+    "MediaLine",
+    "MediaSection",
+    "Mid",
+    "Msid",
+    "MsidSemantic",
+    "NegotiationError",
+    "Origin",
+    "Rid",
+    "Rtcp",
+    "RtcpFb",
+    "RtpMap",
+    "SctpMap",
+    "SctpPort",
+    "SdpParseError",
+    "Section",
+    "SessionDescription",
+    "Setup",
+    "Simulcast",
+    "SimulcastRid",
+    "Ssrc",
+    "SsrcGroup",
+    "Timing",
+    "parse_format_parameters",
+    "serialize_format_parameters",
+]

@@ -1,0 +1,677 @@
+"""RFC 8866 session descriptions, kept line for line.
+
+A :class:`SessionDescription` is the session-level lines plus a list of :class:`MediaSection`.
+Every section stores its lines as the text between ``x=`` line starts exactly as written, so
+``serialize(parse(text)) == text`` for any well-formed description with CRLF line endings; lines
+and attributes rtcstack does not know are carried along untouched.  Typed views
+(:mod:`rtcstack.sdp.attributes`) are parsed on access, and edits through them (``set``, ``add``,
+``remove``, the property setters) rewrite only the lines they concern.
+
+Parsing checks the framing that everything else depends on (RFC 8866 §5 and §9): the first line
+is ``v=0``; every line is ``<letter>=<text>`` with no NUL or stray CR; media sections start at
+``m=`` lines that follow §5.14.  Attribute values are checked when they are read, and by
+:meth:`SessionDescription.validate` (``rtcstack sdp check``), so that one odd line a browser
+ignores does not make a whole description unreadable.
+
+Line endings: RFC 8866 §5 says lines end with CRLF, but "parsers SHOULD be tolerant and also
+accept records terminated with a single newline character".  rtcstack accepts LF-only (and mixed)
+input, always writes CRLF, and records what it changed in :attr:`SessionDescription.normalised`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from rtcstack.sdp.attributes import (
+    DIRECTIONS,
+    REGISTRY,
+    Attribute,
+    Bandwidth,
+    Candidate,
+    Connection,
+    ExtMap,
+    Fingerprint,
+    Fmtp,
+    Group,
+    IceOptions,
+    MediaLine,
+    Origin,
+    RtcpFb,
+    RtpMap,
+    Timing,
+)
+from rtcstack.sdp.errors import SdpParseError
+
+__all__ = ["MediaSection", "Section", "SessionDescription"]
+
+_A = TypeVar("_A", bound=Attribute)
+
+_LINE_TYPES = frozenset("abcdefghijklmnopqrstuvwxyz")
+_CONTROL = re.compile(r"[\x00\r]")
+
+
+class Section:
+    """Lines shared by the session part and each media section: attributes and ``c=``/``b=``.
+
+    ``lines`` holds each line without its line ending (``"a=mid:0"``); ``first_line`` is the
+    1-based number of ``lines[0]`` in the parsed text (line numbers refer to the text as parsed).
+    """
+
+    __slots__ = ("first_line", "lines")
+
+    def __init__(self, lines: list[str], first_line: int = 0) -> None:
+        self.lines = lines
+        self.first_line = first_line
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Section) or type(self) is not type(other):
+            return False
+        return self.lines == other.lines
+
+    def __hash__(self) -> int:  # mutable: hash by identity like any list holder
+        return id(self)
+
+    def line_number(self, index: int) -> int | None:
+        """The 1-based line number of ``lines[index]`` in the parsed text (None if built)."""
+        return self.first_line + index if self.first_line else None
+
+    # -- raw access --------------------------------------------------------------------------
+
+    def values(self, kind: str) -> list[str]:
+        """The text of every ``<kind>=`` line (``"c"``, ``"b"``, ``"i"``...) in order."""
+        prefix = kind + "="
+        return [line[2:] for line in self.lines if line.startswith(prefix)]
+
+    def attributes(self) -> Iterator[tuple[str, str | None]]:
+        """Every ``a=`` line as ``(name, value)``; ``value`` is None for property attributes."""
+        for line in self.lines:
+            if line.startswith("a="):
+                name, colon, val = line[2:].partition(":")
+                yield name, (val if colon else None)
+
+    def _find(self, name: str) -> Iterator[tuple[int, str | None]]:
+        flag = "a=" + name
+        prefix = flag + ":"
+        for index, line in enumerate(self.lines):
+            if line.startswith(prefix):
+                yield index, line[len(prefix):]
+            elif line == flag:
+                yield index, None
+
+    def attribute(self, name: str) -> str | None:
+        """The value of the first ``a=<name>:<value>`` line, or None (absent or a flag)."""
+        for _, val in self._find(name):
+            return val
+        return None
+
+    def attribute_values(self, name: str) -> list[str]:
+        """The values of every ``a=<name>:<value>`` line, in order."""
+        return [val for _, val in self._find(name) if val is not None]
+
+    def has(self, name: str) -> bool:
+        """True when an ``a=<name>`` (flag) or ``a=<name>:...`` line is present."""
+        return next(self._find(name), None) is not None
+
+    # -- typed access ------------------------------------------------------------------------
+
+    def get(self, cls: type[_A]) -> list[_A]:
+        """Every ``a=<cls.NAME>`` line parsed as ``cls``; SdpParseError names the line."""
+        result = []
+        for index, val in self._find(cls.NAME):
+            try:
+                if val is None:
+                    raise SdpParseError(f"a={cls.NAME} has no value")
+                result.append(cls.parse(val))
+            except SdpParseError as error:
+                raise error.at_line(self.line_number(index)) from None
+        return result
+
+    def first(self, cls: type[_A]) -> _A | None:
+        """The first ``a=<cls.NAME>`` line parsed as ``cls``, or None."""
+        for index, val in self._find(cls.NAME):
+            try:
+                if val is None:
+                    raise SdpParseError(f"a={cls.NAME} has no value")
+                return cls.parse(val)
+            except SdpParseError as error:
+                raise error.at_line(self.line_number(index)) from None
+        return None
+
+    # -- editing -----------------------------------------------------------------------------
+
+    def _insert_at(self, name: str) -> int:
+        """Where a new ``a=<name>`` line goes: after the last line of that name, else at the end."""
+        last = None
+        for index, _ in self._find(name):
+            last = index
+        return len(self.lines) if last is None else last + 1
+
+    def add(self, attr: Attribute) -> None:
+        """Append ``a=<NAME>:<value>`` after the other lines of the same attribute."""
+        self.add_attribute(attr.NAME, attr.serialize())
+
+    def add_attribute(self, name: str, val: str | None = None) -> None:
+        """Append a raw attribute line (``val`` None writes a flag ``a=<name>``)."""
+        line = f"a={name}" if val is None else f"a={name}:{val}"
+        self.lines.insert(self._insert_at(name), line)
+
+    def set(self, attr: Attribute) -> None:
+        """Replace every ``a=<NAME>`` line with this one value (added when absent)."""
+        self.set_attribute(attr.NAME, attr.serialize())
+
+    def set_attribute(self, name: str, val: str | None) -> None:
+        line = f"a={name}" if val is None else f"a={name}:{val}"
+        indexes = [index for index, _ in self._find(name)]
+        if not indexes:
+            self.lines.insert(self._insert_at(name), line)
+            return
+        self.lines[indexes[0]] = line
+        for index in reversed(indexes[1:]):
+            del self.lines[index]
+
+    def remove(self, name: str | type[Attribute],
+               where: Callable[[Any], bool] | None = None) -> int:
+        """Remove ``a=<name>`` lines (all, or those whose typed value satisfies ``where``).
+
+        ``name`` is an attribute name or a typed class; ``where`` needs the class.  Returns how
+        many lines were removed.
+        """
+        attr_name = name if isinstance(name, str) else name.NAME
+        doomed = []
+        for index, val in self._find(attr_name):
+            if where is not None:
+                if isinstance(name, str):
+                    raise TypeError("remove(where=...) needs a typed attribute class")
+                if val is None or not where(name.parse(val)):
+                    continue
+            doomed.append(index)
+        for index in reversed(doomed):
+            del self.lines[index]
+        return len(doomed)
+
+    def set_flag(self, name: str, present: bool = True) -> None:
+        """Add or remove a property attribute (``a=rtcp-mux``)."""
+        if present:
+            if not self.has(name):
+                self.add_attribute(name)
+        else:
+            self.remove(name)
+
+    def _set_line(self, kind: str, text: str | None, after: str) -> None:
+        """Set the single ``<kind>=`` line (None removes it), placing a new one after the last
+        line whose type is in ``after`` (RFC 8866 §5 fixes the order of lines)."""
+        prefix = kind + "="
+        for index, line in enumerate(self.lines):
+            if line.startswith(prefix):
+                if text is None:
+                    del self.lines[index]
+                else:
+                    self.lines[index] = prefix + text
+                return
+        if text is None:
+            return
+        position = 0
+        for index, line in enumerate(self.lines):
+            if line[0] in after:
+                position = index + 1
+        self.lines.insert(position, prefix + text)
+
+    # -- the lines WebRTC uses ---------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection | None:
+        """RFC 8866 §5.7 ``c=`` (the first one)."""
+        for index, text in enumerate(self.lines):
+            if text.startswith("c="):
+                try:
+                    return Connection.parse(text[2:])
+                except SdpParseError as error:
+                    raise error.at_line(self.line_number(index)) from None
+        return None
+
+    @property
+    def bandwidths(self) -> list[Bandwidth]:
+        """RFC 8866 §5.8 ``b=`` lines (``AS``, ``TIAS``, ``CT``, ``RS``, ``RR``)."""
+        result = []
+        for index, text in enumerate(self.lines):
+            if text.startswith("b="):
+                try:
+                    result.append(Bandwidth.parse(text[2:]))
+                except SdpParseError as error:
+                    raise error.at_line(self.line_number(index)) from None
+        return result
+
+    def bandwidth(self, kind: str) -> int | None:
+        """The ``b=<kind>:`` value (``AS`` kbit/s, ``TIAS`` bit/s), or None."""
+        for bw in self.bandwidths:
+            if bw.type == kind:
+                return bw.bandwidth
+        return None
+
+    @property
+    def ice_ufrag(self) -> str | None:
+        return self.attribute("ice-ufrag")
+
+    @property
+    def ice_pwd(self) -> str | None:
+        return self.attribute("ice-pwd")
+
+    @property
+    def ice_options(self) -> tuple[str, ...]:
+        options = self.first(IceOptions)
+        return () if options is None else options.options
+
+    @property
+    def fingerprints(self) -> list[Fingerprint]:
+        return self.get(Fingerprint)
+
+    @property
+    def setup(self) -> str | None:
+        """RFC 8842 §5 ``a=setup`` role, or None."""
+        return self.attribute("setup")
+
+    @property
+    def direction(self) -> str | None:
+        """RFC 8866 §6.7: the direction attribute present here, or None (see ``effective``)."""
+        for line in self.lines:
+            if line.startswith("a=") and line[2:] in DIRECTIONS:
+                return line[2:]
+        return None
+
+    @direction.setter
+    def direction(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
+        for index, line in enumerate(self.lines):
+            if line.startswith("a=") and line[2:] in DIRECTIONS:
+                self.lines[index] = "a=" + direction
+                return
+        self.add_attribute(direction)
+
+    @property
+    def extmaps(self) -> list[ExtMap]:
+        return self.get(ExtMap)
+
+    @property
+    def extmap_allow_mixed(self) -> bool:
+        """RFC 8285 §6 ``a=extmap-allow-mixed``."""
+        return self.has("extmap-allow-mixed")
+
+
+class MediaSection(Section):
+    """RFC 8866 §5.14: an ``m=`` line and the lines after it up to the next ``m=``.
+
+    ``lines[0]`` is the ``m=`` line.  Properties give typed access to what WebRTC uses.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def new(cls, media: MediaLine) -> MediaSection:
+        return cls(["m=" + media.serialize()])
+
+    @property
+    def media(self) -> MediaLine:
+        try:
+            return MediaLine.parse(self.lines[0][2:])
+        except SdpParseError as error:
+            raise error.at_line(self.line_number(0)) from None
+
+    @media.setter
+    def media(self, media: MediaLine) -> None:
+        self.lines[0] = "m=" + media.serialize()
+
+    @property
+    def kind(self) -> str:
+        return self.lines[0][2:].partition(" ")[0]
+
+    @property
+    def port(self) -> int:
+        return self.media.port
+
+    @property
+    def protocol(self) -> str:
+        return self.media.protocol
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return self.media.formats
+
+    @property
+    def rejected(self) -> bool:
+        """RFC 3264 §6: a port of zero rejects (or disables) the stream."""
+        return self.media.port == 0
+
+    @property
+    def mid(self) -> str | None:
+        """RFC 5888 §4 ``a=mid``."""
+        return self.attribute("mid")
+
+    @mid.setter
+    def mid(self, mid: str) -> None:
+        self.set_attribute("mid", mid)
+
+    @property
+    def rtpmaps(self) -> dict[int, RtpMap]:
+        """``a=rtpmap`` by payload type."""
+        return {m.payload_type: m for m in self.get(RtpMap)}
+
+    @property
+    def fmtps(self) -> dict[int, Fmtp]:
+        """``a=fmtp`` by payload type (the first one when a type has several)."""
+        result: dict[int, Fmtp] = {}
+        for fmtp in self.get(Fmtp):
+            result.setdefault(fmtp.payload_type, fmtp)
+        return result
+
+    @property
+    def rtcp_fbs(self) -> list[RtcpFb]:
+        return self.get(RtcpFb)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return self.get(Candidate)
+
+    @property
+    def end_of_candidates(self) -> bool:
+        return self.has("end-of-candidates")
+
+    @property
+    def rtcp_mux(self) -> bool:
+        return self.has("rtcp-mux")
+
+    @property
+    def bundle_only(self) -> bool:
+        return self.has("bundle-only")
+
+    def __repr__(self) -> str:
+        return f"MediaSection({self.lines[0]!r}, mid={self.mid!r}, {len(self.lines)} lines)"
+
+
+class SessionDescription:
+    """RFC 8866 §5: a whole session description.
+
+    ``session`` holds the session-level lines (``v=`` ... up to the first ``m=``); ``media`` the
+    media sections in order.  :meth:`parse` / :meth:`serialize` round-trip byte for byte.
+    """
+
+    __slots__ = ("media", "normalised", "session")
+
+    def __init__(self, session: Section, media: list[MediaSection] | None = None,
+                 normalised: tuple[str, ...] = ()) -> None:
+        self.session = session
+        self.media: list[MediaSection] = [] if media is None else media
+        self.normalised = normalised
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, SessionDescription) and self.session == other.session
+                and self.media == other.media)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SessionDescription({len(self.media)} media sections)"
+
+    # -- the codec ---------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str) -> SessionDescription:
+        """RFC 8866 §5/§9: split ``text`` into its session and media sections.
+
+        Raises :class:`SdpParseError` (with the line number) when the framing is broken.
+        """
+        if not isinstance(text, str):
+            raise TypeError("SessionDescription.parse takes str; decode bytes as UTF-8 first")
+        normalised: list[str] = []
+        crlf = text.count("\r\n")
+        lf_only = crlf != text.count("\n")
+        if lf_only:
+            normalised.append("LF line endings were written as CRLF" if crlf == 0
+                              else "mixed CRLF/LF line endings were written as CRLF")
+            text = text.replace("\r\n", "\n")
+            lines = text.split("\n")
+        else:
+            lines = text.split("\r\n")
+        if lines[-1] == "":
+            lines.pop()
+        elif lines[-1]:
+            normalised.append("a line ending was added after the last line")
+        if not lines:
+            raise SdpParseError("the description is empty", 1)
+        if lines[0] != "v=0":
+            raise SdpParseError(f"the first line must be 'v=0' (RFC 8866 §5.1), not "
+                                f"{lines[0][:40]!r}", 1)
+        # After the split no line may hold a CR (a bare CR is not a line ending) or a NUL.
+        if "\x00" in text or text.count("\r") != (0 if lf_only else crlf):
+            bad = next((i for i, line in enumerate(lines) if _CONTROL.search(line)), 0)
+            raise SdpParseError("a line contains NUL or a CR that does not end it", bad + 1)
+        starts = []
+        for number, line in enumerate(lines):
+            if len(line) < 2 or line[1] != "=" or line[0] not in _LINE_TYPES:
+                if not line:
+                    raise SdpParseError("empty line (RFC 8866 §5: no blank lines)", number + 1)
+                raise SdpParseError(f"line is not '<letter>=<value>': {line[:40]!r}", number + 1)
+            if line[0] == "m":
+                starts.append(number)
+        session = Section(lines[: starts[0]] if starts else lines, 1)
+        media = []
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else len(lines)
+            section = MediaSection(lines[start:end], start + 1)
+            section.media  # noqa: B018 - RFC 8866 §5.14: the m= line frames everything after it
+            media.append(section)
+        return cls(session, media, tuple(normalised))
+
+    def serialize(self) -> str:
+        """The description as text, every line ending in CRLF (RFC 8866 §5)."""
+        lines = list(self.session.lines)
+        for section in self.media:
+            lines += section.lines
+        return "\r\n".join(lines) + "\r\n"
+
+    __str__ = serialize
+
+    def copy(self) -> SessionDescription:
+        """An independent copy (editing it leaves this one alone)."""
+        return SessionDescription(
+            Section(list(self.session.lines), self.session.first_line),
+            [MediaSection(list(m.lines), m.first_line) for m in self.media],
+            self.normalised,
+        )
+
+    @classmethod
+    def new(cls, origin: Origin, session_name: str = "-",
+            timing: Timing | None = None) -> SessionDescription:
+        """A description with only the mandatory session lines (RFC 8866 §5)."""
+        return cls(Section(["v=0", "o=" + origin.serialize(), "s=" + session_name,
+                            "t=" + (timing or Timing()).serialize()]))
+
+    # -- session-level typed access ----------------------------------------------------------
+
+    @property
+    def origin(self) -> Origin:
+        """RFC 8866 §5.2 ``o=``."""
+        for index, line in enumerate(self.session.lines):
+            if line.startswith("o="):
+                try:
+                    return Origin.parse(line[2:])
+                except SdpParseError as error:
+                    raise error.at_line(self.session.line_number(index)) from None
+        raise SdpParseError("there is no o= line (RFC 8866 §5.2)")
+
+    @origin.setter
+    def origin(self, origin: Origin) -> None:
+        self.session._set_line("o", origin.serialize(), "v")
+
+    @property
+    def session_name(self) -> str | None:
+        names = self.session.values("s")
+        return names[0] if names else None
+
+    @property
+    def timing(self) -> Timing | None:
+        for index, line in enumerate(self.session.lines):
+            if line.startswith("t="):
+                try:
+                    return Timing.parse(line[2:])
+                except SdpParseError as error:
+                    raise error.at_line(self.session.line_number(index)) from None
+        return None
+
+    @property
+    def groups(self) -> list[Group]:
+        """RFC 5888 §5 ``a=group`` lines."""
+        return self.session.get(Group)
+
+    def bundle_groups(self) -> list[tuple[str, ...]]:
+        """RFC 9143 §7.1: the mids of each ``a=group:BUNDLE`` (first mid is offerer-tagged)."""
+        return [g.mids for g in self.groups if g.semantics == "BUNDLE"]
+
+    @property
+    def ice_lite(self) -> bool:
+        """RFC 8839 §5.3 ``a=ice-lite`` (session level only)."""
+        return self.session.has("ice-lite")
+
+    @property
+    def extmap_allow_mixed(self) -> bool:
+        return self.session.has("extmap-allow-mixed")
+
+    def section(self, mid: str) -> MediaSection | None:
+        """The media section with ``a=mid:<mid>``, or None."""
+        for section in self.media:
+            if section.mid == mid:
+                return section
+        return None
+
+    # -- values that fall back from media to session level -----------------------------------
+
+    def effective(self, media: MediaSection, name: str) -> str | None:
+        """The value of ``a=<name>`` in ``media``, else at session level (RFC 8866 §6: a
+        session-level attribute is the default for every media section)."""
+        val = media.attribute(name)
+        return self.session.attribute(name) if val is None else val
+
+    def ice_credentials(self, media: MediaSection) -> tuple[str | None, str | None]:
+        """RFC 8839 §5.4: ``(ice-ufrag, ice-pwd)`` for a media section, session level as default."""
+        return self.effective(media, "ice-ufrag"), self.effective(media, "ice-pwd")
+
+    def fingerprints_for(self, media: MediaSection) -> list[Fingerprint]:
+        """RFC 8122 §5: media-level fingerprints, else the session-level ones."""
+        return media.fingerprints or self.session.fingerprints
+
+    def setup_for(self, media: MediaSection) -> str | None:
+        return self.effective(media, "setup")
+
+    def direction_for(self, media: MediaSection) -> str:
+        """RFC 8866 §6.7: media-level direction, else session-level, else ``sendrecv``."""
+        return media.direction or self.session.direction or "sendrecv"
+
+    def ice_options_for(self, media: MediaSection) -> tuple[str, ...]:
+        return media.ice_options or self.session.ice_options
+
+    def connection_for(self, media: MediaSection) -> Connection | None:
+        return media.connection or self.session.connection
+
+    # -- checking everything -----------------------------------------------------------------
+
+    def sections(self) -> Iterator[Section]:
+        """The session section, then every media section."""
+        yield self.session
+        yield from self.media
+
+    def typed_attributes(self) -> Iterator[tuple[Section, int, str, str | None, object]]:
+        """Every ``a=`` line as ``(section, index, name, value, typed)``, where ``typed`` is the
+        parsed value (an attribute object), the raw value when rtcstack has no type for it, or an
+        :class:`SdpParseError` when the value does not follow its grammar."""
+        for section in self.sections():
+            for index, line in enumerate(section.lines):
+                if not line.startswith("a="):
+                    continue
+                name, colon, val = line[2:].partition(":")
+                cls = REGISTRY.get(name)
+                typed: object = val if colon else None
+                if cls is not None:
+                    try:
+                        if not colon:
+                            raise SdpParseError(f"a={name} has no value")
+                        typed = cls.parse(val)
+                    except SdpParseError as error:
+                        typed = error.at_line(section.line_number(index))
+                yield section, index, name, (val if colon else None), typed
+
+    def parse_errors(self) -> list[SdpParseError]:
+        """Every line whose value does not follow its grammar (the lines themselves are kept)."""
+        errors: list[SdpParseError] = []
+        checks: tuple[tuple[str, Callable[[str], object]], ...] = (
+            ("o", Origin.parse), ("c", Connection.parse), ("b", Bandwidth.parse),
+            ("t", Timing.parse),
+        )
+        for section in self.sections():
+            for index, line in enumerate(section.lines):
+                for kind, parse in checks:
+                    if line[0] == kind:
+                        try:
+                            parse(line[2:])
+                        except SdpParseError as error:
+                            errors.append(error.at_line(section.line_number(index)))
+        for _, _, _, _, typed in self.typed_attributes():
+            if isinstance(typed, SdpParseError):
+                errors.append(typed)
+        return errors
+
+    # -- a JSON-friendly model ---------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """The whole description as plain data (``rtcstack sdp show --json``): every line in
+        order, with its typed fields when rtcstack knows the line, and any grammar error."""
+        return {
+            "session": _describe_section(self.session),
+            "media": [_describe_section(m) for m in self.media],
+            "normalised": list(self.normalised),
+        }
+
+
+_LINE_CLASSES: dict[str, Callable[[str], object]] = {
+    "o": Origin.parse, "c": Connection.parse, "b": Bandwidth.parse, "t": Timing.parse,
+    "m": MediaLine.parse,
+}
+
+
+def _fields(obj: object) -> Any:
+    """Plain data for a typed value (dataclass fields, recursively)."""
+    slots = getattr(type(obj), "__dataclass_fields__", None)
+    if slots is not None:
+        return {name: _fields(getattr(obj, name)) for name in slots}
+    if isinstance(obj, tuple):
+        return [_fields(item) for item in obj]
+    return obj
+
+
+def _describe_section(section: Section) -> list[dict[str, Any]]:
+    result = []
+    for index, line in enumerate(section.lines):
+        entry: dict[str, Any] = {"line": section.line_number(index), "type": line[0]}
+        typed: object = None
+        try:
+            if line[0] == "a":
+                name, colon, val = line[2:].partition(":")
+                entry["name"] = name
+                entry["value"] = val if colon else None
+                cls = REGISTRY.get(name)
+                if cls is not None:
+                    if not colon:
+                        raise SdpParseError(f"a={name} has no value")
+                    typed = cls.parse(val)
+            else:
+                entry["value"] = line[2:]
+                parse = _LINE_CLASSES.get(line[0])
+                if parse is not None:
+                    typed = parse(line[2:])
+        except SdpParseError as error:
+            entry["error"] = error.reason
+        if typed is not None:
+            entry["fields"] = _fields(typed)
+        result.append(entry)
+    return result
