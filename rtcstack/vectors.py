@@ -1,7 +1,8 @@
 """RFC test vectors as data: the loader for ``rfc-vectors/rfcNNNN/<name>.json``.
 
 Vectors name their source (STYLE.md rule 6): each file carries the RFC number, section, title,
-the hex dump copied from the RFC as lines, the inputs (passwords, keys) and the expected fields.
+the hex dump copied from the RFC as lines (``hex``) -- or, for text protocols such as SDP, the
+text lines (``text`` with ``line_ending``) -- the inputs (passwords, keys) and the expected fields.
 ``rfc-vectors/README.md`` describes the format.  This module only reads and validates files; the
 checks against the implementation live in :mod:`rtcstack.cli.vectors` (``rtcstack vectors``) and
 in the tests.  It imports nothing from the protocol layers.
@@ -34,6 +35,8 @@ SCHEMA = "rtcstack-vector/1"
 ENV_VAR = "RTCSTACK_VECTORS"
 
 _HEX_ROW = re.compile(r"^[0-9a-fA-F]{2}( [0-9a-fA-F]{2})*$")
+#: ``line_ending`` values of text vectors and what each appends to every line.
+LINE_ENDINGS = {"crlf": "\r\n", "lf": "\n"}
 _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "schema": str,
     "rfc": int,
@@ -42,7 +45,6 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
     "layer": str,
     "kind": str,
     "source": str,
-    "hex": list,
 }
 
 
@@ -61,7 +63,9 @@ class Vector:
 
     ``data`` is the ``hex`` lines joined into bytes; ``inputs`` and ``expected`` are the JSON
     objects as written; ``cases`` holds the entries of multi-case files (such as RFC 2202's
-    HMAC test cases), empty otherwise.
+    HMAC test cases), empty otherwise.  A text vector has ``text_lines`` (each line without its
+    ending) and ``line_ending`` instead of hex; its ``data`` is the text encoded as UTF-8 and
+    :attr:`text` the text with every line ended.
     """
 
     path: Path
@@ -77,6 +81,18 @@ class Vector:
     source: str = ""
     hex_lines: tuple[str, ...] = ()
     cases: tuple[Mapping[str, Any], ...] = ()
+    text_lines: tuple[str, ...] = ()
+    line_ending: str = ""
+
+    @property
+    def is_text(self) -> bool:
+        return bool(self.line_ending)
+
+    @property
+    def text(self) -> str:
+        """The text lines, each followed by the vector's line ending (``""`` for hex vectors)."""
+        end = LINE_ENDINGS.get(self.line_ending, "")
+        return "".join(line + end for line in self.text_lines)
 
     @property
     def name(self) -> str:
@@ -152,7 +168,18 @@ def load_file(path: Path | str) -> Vector:
     notes = doc.get("notes", "")
     if not isinstance(notes, str):
         raise VectorError(path, "field 'notes' must be a string")
-    data, lines = _hex_bytes(path, doc["hex"])
+    text_lines: tuple[str, ...] = ()
+    line_ending = ""
+    if ("hex" in doc) == ("text" in doc):
+        raise VectorError(path, "needs exactly one of 'hex' (bytes) and 'text' (text lines)")
+    if "hex" in doc:
+        if not isinstance(doc["hex"], list):
+            raise VectorError(path, f"field 'hex' is {doc['hex']!r}, expected a list")
+        data, lines = _hex_bytes(path, doc["hex"])
+    else:
+        text_lines, line_ending = _text_lines(path, doc)
+        end = LINE_ENDINGS[line_ending]
+        data, lines = "".join(t + end for t in text_lines).encode("utf-8"), ()
     return Vector(
         path=path,
         rfc=doc["rfc"],
@@ -167,7 +194,24 @@ def load_file(path: Path | str) -> Vector:
         source=doc["source"],
         hex_lines=lines,
         cases=tuple(cases),
+        text_lines=text_lines,
+        line_ending=line_ending,
     )
+
+
+def _text_lines(path: Path, doc: Mapping[str, Any]) -> tuple[tuple[str, ...], str]:
+    rows = doc["text"]
+    if not isinstance(rows, list) or not rows:
+        raise VectorError(path, "field 'text' must be a non-empty list of lines")
+    for index, row in enumerate(rows):
+        if not isinstance(row, str) or "\r" in row or "\n" in row:
+            raise VectorError(path, f"text[{index}] is {row!r}, expected one line without CR/LF")
+    ending = doc.get("line_ending")
+    if ending not in LINE_ENDINGS:
+        raise VectorError(
+            path, f"field 'line_ending' is {ending!r}, expected one of {sorted(LINE_ENDINGS)}"
+        )
+    return tuple(rows), str(ending)
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:

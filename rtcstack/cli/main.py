@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nat-type": ("rtcstack.cli.nat_type", "RFC 5780 NAT mapping and filtering behaviour"),
     "stun-server": ("rtcstack.cli.stun_server", "run a STUN server (UDP and TCP)"),
     "decode": ("rtcstack.cli.decode", "classify a datagram (RFC 7983) and print every field"),
+    "sdp": ("rtcstack.cli.sdp", "show a session description, or check what a peer would reject"),
     "vectors": ("rtcstack.cli.vectors", "list the RFC test vectors and check them"),
 }
 

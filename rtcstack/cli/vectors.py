@@ -16,6 +16,13 @@ Kinds:
   B.1).  The parser must reject it with the expected reason; the parts that do reproduce are
   checked (see the vector's notes).
 - ``hmac-sha1``: RFC 2202 §3 cases for HMAC-SHA1, the MESSAGE-INTEGRITY primitive.
+- ``sdp-description``: a whole session description as text (RFC 8866 and the WebRTC RFCs).
+  Parse; compare the expected fields (sections, mids, codecs, candidates, rids, simulcast,
+  BUNDLE groups, ICE and DTLS attributes); serialize and compare the exact text; re-serialize
+  every typed attribute and compare its value; run ``rtcstack.sdp.check`` and compare the rule
+  ids it reports.  ``expected.parse_error`` instead: the parser must reject the text.
+- ``sdp-attribute``: single attribute lines (``a=name:value``, or trickled ``name:value``):
+  parse with the typed class, compare the fields, serialize back to the exact value.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from rtcstack.vectors import Vector, VectorError, all_vectors
 __all__ = [
     "CHECKERS",
     "attribute_from_description",
+    "check_sdp_attribute",
+    "check_sdp_description",
     "check_vector",
     "configure",
     "decode_case_bytes",
@@ -327,10 +336,187 @@ def check_hmac_sha1(vector: Vector) -> list[str]:
     return problems
 
 
+# --- SDP ------------------------------------------------------------------------------------
+
+
+def _plain(value: object) -> Any:
+    """A typed SDP value as JSON data (dataclass fields; tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(value)))  # type: ignore[call-overload]
+
+
+def _codec_text(rtpmap: Any) -> str:
+    text = f"{rtpmap.encoding}/{rtpmap.clock_rate}"
+    return text if rtpmap.channels is None else f"{text}/{rtpmap.channels}"
+
+
+def _streams(streams: Any) -> list[list[str]]:
+    return [[sc.serialize() for sc in alternatives] for alternatives in streams]
+
+
+def _rid_fields(rid: Any) -> dict[str, Any]:
+    return {"id": rid.id, "direction": rid.direction, "payload_types": list(rid.payload_types),
+            "restrictions": dict(rid.restrictions)}
+
+
+def _candidate_fields(candidate: Any) -> dict[str, Any]:
+    fields = _plain(candidate)
+    fields.pop("extensions", None)
+    return dict(fields)
+
+
+def _section_fields(section: Any, media: bool) -> dict[str, Any]:
+    """The fields a vector's ``expected`` lists for one section, read through the typed API."""
+    from rtcstack.sdp import (
+        Candidate,
+        ExtMap,
+        Fingerprint,
+        Fmtp,
+        Rid,
+        RtpMap,
+        Setup,
+        Simulcast,
+    )
+
+    out: dict[str, Any] = {
+        "ice_ufrag": section.attribute("ice-ufrag"),
+        "ice_pwd": section.attribute("ice-pwd"),
+        "fingerprints": [f.serialize() for f in section.get(Fingerprint)],
+    }
+    if not media:
+        return out
+    fmtps: dict[str, str] = {}
+    for fmtp in section.get(Fmtp):
+        fmtps[str(fmtp.payload_type)] = fmtp.parameters
+    setup = section.first(Setup)
+    simulcast = section.first(Simulcast)
+    extmaps = {}
+    for ext in section.get(ExtMap):
+        key = str(ext.id) if ext.direction is None else f"{ext.id}/{ext.direction}"
+        extmaps[key] = ext.uri
+    out.update({
+        "kind": section.kind, "port": section.port, "protocol": section.protocol,
+        "formats": list(section.formats), "mid": section.mid, "direction": section.direction,
+        "codecs": {str(m.payload_type): _codec_text(m) for m in section.get(RtpMap)},
+        "fmtp": fmtps,
+        "candidates": [_candidate_fields(c) for c in section.get(Candidate)],
+        "rids": [_rid_fields(r) for r in section.get(Rid)],
+        "simulcast": None if simulcast is None else {
+            "send": _streams(simulcast.send), "recv": _streams(simulcast.recv)},
+        "setup": None if setup is None else setup.role,
+        "extmaps": extmaps,
+        "bundle_only": section.bundle_only,
+        "rtcp_mux": section.rtcp_mux,
+    })
+    return out
+
+
+def _compare(where: str, got: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
+    return [f"{where} {key}: got {got.get(key)!r}, expected {val!r}"
+            for key, val in want.items() if got.get(key) != val]
+
+
+def check_sdp_description(vector: Vector) -> list[str]:
+    """Kind ``sdp-description``: both directions, exact text (see the module docstring)."""
+    from rtcstack.sdp import REGISTRY, SdpParseError, SessionDescription
+    from rtcstack.sdp.check import check_description
+
+    exp = vector.expected
+    text = vector.text
+    try:
+        desc = SessionDescription.parse(text)
+    except SdpParseError as exc:
+        if "parse_error" in exp and exp["parse_error"] in str(exc):
+            return []
+        return [f"parse failed: {exc}"]
+    if "parse_error" in exp:
+        return [f"parsed, but the RFC's text must be rejected ({exp['parse_error']!r})"]
+    problems: list[str] = []
+    if desc.normalised:
+        problems.append(f"the parser normalised the text: {list(desc.normalised)}")
+    out = desc.serialize()
+    if out != text:
+        got_lines, want_lines = out.split("\r\n"), text.split("\r\n")
+        diff = next((i for i, (a, b) in enumerate(zip(got_lines, want_lines, strict=False))
+                     if a != b), min(len(got_lines), len(want_lines)))
+        problems.append(f"serialize differs from the RFC's text at line {diff + 1}")
+    try:
+        problems += _description_fields(desc, exp)
+    except SdpParseError as exc:  # a line the fields need does not follow its grammar
+        problems.append(f"reading the fields: {exc}")
+    # Every typed attribute serializes back to the value as written.
+    for section, index, name, val, typed in desc.typed_attributes():
+        if name in REGISTRY and val is not None and not isinstance(typed, SdpParseError):
+            again = typed.serialize()  # type: ignore[attr-defined]
+            if again != val:
+                line = section.line_number(index)
+                problems.append(f"line {line}: a={name} reserializes as {again!r}, not {val!r}")
+    if "check" in exp:
+        found = check_description(desc, role=vector.inputs.get("role"))
+        for severity, key in (("error", "errors"), ("warning", "warnings")):
+            got = sorted({p.rule for p in found if p.severity == severity})
+            if got != sorted(exp["check"].get(key, [])):
+                problems.append(f"sdp check {key}: {got}, expected {exp['check'].get(key)}")
+    return problems
+
+
+def _description_fields(desc: Any, exp: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if exp.get("media_count") != len(desc.media):
+        problems.append(f"{len(desc.media)} media sections, expected {exp.get('media_count')}")
+    session = dict(_section_fields(desc.session, media=False))
+    origins = desc.session.values("o")
+    session["origin"] = desc.origin.serialize() if origins else None
+    if origins and origins[0] != session["origin"]:
+        problems.append(f"o= reserializes as {session['origin']!r}, not {origins[0]!r}")
+    session["session_name"] = desc.session_name
+    session["bundle_groups"] = [list(g) for g in desc.bundle_groups()]
+    problems += _compare("session", session, exp.get("session", {}))
+    for i, (media, want) in enumerate(zip(desc.media, exp.get("media", []), strict=False)):
+        problems += _compare(f"m-section {i}", _section_fields(media, media=True), want)
+    return problems
+
+
+def check_sdp_attribute(vector: Vector) -> list[str]:
+    """Kind ``sdp-attribute``: each line parsed by its typed class, fields compared, and the
+    value serialized back exactly."""
+    from rtcstack.sdp import REGISTRY, SdpParseError
+
+    problems: list[str] = []
+    wanted = vector.expected.get("attributes", [])
+    if len(wanted) != len(vector.text_lines):
+        return [f"{len(vector.text_lines)} lines but {len(wanted)} expected attributes"]
+    for n, (line, want) in enumerate(zip(vector.text_lines, wanted, strict=True), 1):
+        body = line[2:] if line.startswith("a=") else line
+        name, _, val = body.partition(":")
+        if name != want.get("name"):
+            problems.append(f"line {n}: attribute {name!r}, expected {want.get('name')!r}")
+            continue
+        cls = REGISTRY.get(name)
+        if cls is None:
+            problems.append(f"line {n}: rtcstack has no typed class for a={name}")
+            continue
+        try:
+            typed = cls.parse(val)
+        except SdpParseError as exc:
+            if "parse_error" not in want or want["parse_error"] not in exc.reason:
+                problems.append(f"line {n}: a={name} rejected: {exc.reason}")
+            continue
+        if "parse_error" in want:
+            problems.append(f"line {n}: a={name} parsed, but must be rejected")
+            continue
+        got = _rid_fields(typed) if name == "rid" else _plain(typed)
+        problems += _compare(f"line {n}", got, want.get("fields", {}))
+        if typed.serialize() != val:
+            problems.append(f"line {n}: reserializes as {typed.serialize()!r}, not {val!r}")
+    return problems
+
+
 CHECKERS: dict[str, Callable[[Vector], list[str]]] = {
     "stun-message": check_stun_message,
     "stun-message-published-erratum": check_published_erratum,
     "hmac-sha1": check_hmac_sha1,
+    "sdp-description": check_sdp_description,
+    "sdp-attribute": check_sdp_attribute,
 }
 
 

@@ -78,6 +78,16 @@ FLAGS = {
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+\Z")  # RFC 8866 §9 token
 _ICE_CHARS = re.compile(r"[A-Za-z0-9+/]+\Z")  # RFC 8839 §5.1 ice-char
+_T = r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"  # token, for the fast paths below
+# Fast paths: one regex call recognises the canonical form of the busiest attributes; anything
+# else goes through the field-by-field parser, which gives the precise reason for a rejection.
+_CANDIDATE = re.compile(
+    r"([A-Za-z0-9+/]{1,32}) ([0-9]{1,3}) (" + _T + r") ([0-9]{1,10}) ([^ ]+) ([0-9]{1,5}) typ ("
+    + _T + r")(?: raddr ([^ ]+))?(?: rport ([0-9]{1,5}))?((?: [^ ]+ [^ ]+)*)\Z").match
+_RTPMAP = re.compile(r"([0-9]{1,3}) ([^ /]+)/([1-9][0-9]{0,9})(?:/([1-9][0-9]{0,2}))?\Z").match
+_RTCP_FB = re.compile(r"(\*|[0-9]{1,3}) (" + _T + r")(?: (.+))?\Z").match
+_EXTMAP = re.compile(r"([0-9]{1,4})(?:/(sendrecv|sendonly|recvonly|inactive))? ([^ ]+)"
+                     r"(?: (.+))?\Z").match
 
 
 class Attribute(Protocol):
@@ -273,6 +283,14 @@ class RtpMap:
 
     @classmethod
     def parse(cls, text: str) -> RtpMap:
+        match = _RTPMAP(text)
+        if match is not None and int(match[1]) <= 127:
+            pt, name, rate, channels = match.groups()
+            return cls(int(pt), name, int(rate), None if channels is None else int(channels))
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> RtpMap:
         pt, space, rest = text.partition(" ")
         parts = rest.split("/")
         if not space or len(parts) not in (2, 3) or not parts[0]:
@@ -322,6 +340,8 @@ class Fmtp:
     @classmethod
     def parse(cls, text: str) -> Fmtp:
         pt, space, parameters = text.partition(" ")
+        if space and pt.isdigit() and pt.isascii() and int(pt) <= 127:
+            return cls(int(pt), parameters)
         if not space:
             raise SdpParseError(f"fmtp needs '<format> <parameters>': {text!r}")
         return cls(_int(pt, "payload type", 0, 127), parameters)
@@ -350,6 +370,17 @@ class RtcpFb:
 
     @classmethod
     def parse(cls, text: str) -> RtcpFb:
+        match = _RTCP_FB(text)
+        if match is not None:
+            pt, kind, parameter = match.groups()
+            if pt == "*":
+                return cls(None, kind, parameter)
+            if int(pt) <= 127:
+                return cls(int(pt), kind, parameter)
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> RtcpFb:
         fields = text.split(" ", 2)
         if len(fields) < 2 or not fields[1]:
             raise SdpParseError(f"rtcp-fb needs '<pt> <type> [<param>]': {text!r}")
@@ -383,6 +414,16 @@ class ExtMap:
 
     @classmethod
     def parse(cls, text: str) -> ExtMap:
+        match = _EXTMAP(text)
+        if match is not None:
+            ident, direction, uri, attributes = match.groups()
+            number = int(ident)
+            if 1 <= number <= 255 or 4096 <= number <= 4351:
+                return cls(number, uri, direction, attributes)
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> ExtMap:
         fields = text.split(" ", 2)
         if len(fields) < 2 or not fields[1]:
             raise SdpParseError(f"extmap needs '<id>[/<direction>] <URI>': {text!r}")
@@ -425,6 +466,24 @@ class Candidate:
 
     @classmethod
     def parse(cls, text: str) -> Candidate:
+        match = _CANDIDATE(text)
+        if match is not None:  # the common, canonical form in one regex call
+            (foundation, component, transport, priority, address, port, kind, raddr, rport,
+             rest) = match.groups()
+            component_id, port_number = int(component), int(port)
+            related_port = None if rport is None else int(rport)
+            if (1 <= component_id <= 256 and port_number <= 65535 and int(priority) < 1 << 32
+                    and (related_port is None or related_port <= 65535)):
+                fields = rest.split(" ") if rest else ()
+                extensions = tuple(zip(fields[1::2], fields[2::2], strict=True))
+                if not (extensions and raddr is None and rport is None
+                        and extensions[0][0] in ("raddr", "rport")):
+                    return cls(foundation, component_id, transport, int(priority), address,
+                               port_number, kind, raddr, related_port, extensions)
+        return cls._parse_fields(text)
+
+    @classmethod
+    def _parse_fields(cls, text: str) -> Candidate:
         fields = text.split()
         if len(fields) < 8:
             raise SdpParseError(f"candidate needs at least 8 fields, got {len(fields)}: {text!r}")
@@ -704,6 +763,9 @@ class Ssrc:
     @classmethod
     def parse(cls, text: str) -> Ssrc:
         ident, space, rest = text.partition(" ")
+        if rest and ident.isdigit() and ident.isascii() and int(ident) < 1 << 32:
+            name, colon, val = rest.partition(":")
+            return cls(int(ident), name, val if colon else None)
         if not space or not rest:
             raise SdpParseError(f"ssrc needs '<ssrc-id> <attribute>[:<value>]': {text!r}")
         name, colon, val = rest.partition(":")
@@ -816,7 +878,8 @@ class Simulcast:
     """RFC 8853 §5.1 ``a=simulcast:send <streams> recv <streams>`` (either part, either order).
 
     Each direction is a tuple of streams (``;``-separated); each stream a tuple of alternative
-    rids (``,``-separated).  ``recv_first`` remembers which direction was written first.
+    rids (``,``-separated).  ``recv_first`` remembers that ``recv`` was written before ``send``
+    (it is False when only one direction is present).
     """
 
     NAME: ClassVar[str] = "simulcast"
@@ -836,7 +899,8 @@ class Simulcast:
             if direction not in ("send", "recv") or direction in parts:
                 raise SdpParseError(f"simulcast direction {direction!r} is not a new send/recv")
             parts[direction] = _parse_streams(fields[i + 1])
-        return cls(parts.get("send", ()), parts.get("recv", ()), fields[0] == "recv")
+        return cls(parts.get("send", ()), parts.get("recv", ()), len(parts) == 2 and
+                   fields[0] == "recv")
 
     def serialize(self) -> str:
         parts = []

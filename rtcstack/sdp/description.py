@@ -20,8 +20,9 @@ input, always writes CRLF, and records what it changed in :attr:`SessionDescript
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from rtcstack.sdp.attributes import (
@@ -52,6 +53,33 @@ _LINE_TYPES = frozenset("abcdefghijklmnopqrstuvwxyz")
 _CONTROL = re.compile(r"[\x00\r]")
 
 
+class Lines(list[str]):
+    """A section's lines: a plain ``list`` of ``str`` that counts its own modifications, so the
+    attribute index can tell in O(1) whether it is still valid after direct edits."""
+
+    __slots__ = ("version",)
+
+    def __init__(self, lines: Iterable[str] = ()) -> None:
+        super().__init__(lines)
+        self.version = 0
+
+
+def _counting(name: str) -> Any:
+    method = getattr(list, name)
+
+    def mutate(self: Lines, *args: Any) -> Any:
+        self.version += 1
+        return method(self, *args)
+
+    mutate.__name__ = name
+    return mutate
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+              "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(Lines, _name, _counting(_name))
+
+
 class Section:
     """Lines shared by the session part and each media section: attributes and ``c=``/``b=``.
 
@@ -59,11 +87,24 @@ class Section:
     1-based number of ``lines[0]`` in the parsed text (line numbers refer to the text as parsed).
     """
 
-    __slots__ = ("first_line", "lines")
+    __slots__ = ("_index", "_indexed", "_lines", "_typed", "first_line")
 
     def __init__(self, lines: list[str], first_line: int = 0) -> None:
-        self.lines = lines
+        self._lines = Lines(lines)
         self.first_line = first_line
+        self._indexed: tuple[int, int] | None = None  # (id, version) of the indexed lines
+        self._index: dict[str, list[tuple[int, str | None]]] = {}
+        self._typed: dict[type, list[Any]] = {}
+
+    @property
+    def lines(self) -> Lines:
+        """The lines, without line endings; edit freely (a list of str)."""
+        return self._lines
+
+    @lines.setter
+    def lines(self, lines: Iterable[str]) -> None:
+        self._lines = Lines(lines)
+        self._indexed = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Section) or type(self) is not type(other):
@@ -91,20 +132,34 @@ class Section:
                 name, colon, val = line[2:].partition(":")
                 yield name, (val if colon else None)
 
-    def _find(self, name: str) -> Iterator[tuple[int, str | None]]:
-        flag = "a=" + name
-        prefix = flag + ":"
-        for index, line in enumerate(self.lines):
-            if line.startswith(prefix):
-                yield index, line[len(prefix):]
-            elif line == flag:
-                yield index, None
+    def _attribute_index(self) -> dict[str, list[tuple[int, str | None]]]:
+        """``name -> [(line index, value)]`` for the ``a=`` lines, built in one pass and reused
+        while ``lines`` is unchanged (``lines`` counts its own edits, so direct edits are seen)."""
+        lines = self._lines
+        if self._indexed == (id(lines), lines.version):
+            return self._index
+        index: dict[str, list[tuple[int, str | None]]] = {}
+        for number, line in enumerate(lines):
+            if line.startswith("a="):
+                name, colon, val = line[2:].partition(":")
+                entry = (number, val if colon else None)
+                found = index.get(name)
+                if found is None:
+                    index[name] = [entry]
+                else:
+                    found.append(entry)
+        self._index = index
+        self._typed = {}
+        self._indexed = (id(lines), lines.version)
+        return index
+
+    def _find(self, name: str) -> list[tuple[int, str | None]]:
+        return self._attribute_index().get(name, [])
 
     def attribute(self, name: str) -> str | None:
         """The value of the first ``a=<name>:<value>`` line, or None (absent or a flag)."""
-        for _, val in self._find(name):
-            return val
-        return None
+        found = self._find(name)
+        return found[0][1] if found else None
 
     def attribute_values(self, name: str) -> list[str]:
         """The values of every ``a=<name>:<value>`` line, in order."""
@@ -112,32 +167,45 @@ class Section:
 
     def has(self, name: str) -> bool:
         """True when an ``a=<name>`` (flag) or ``a=<name>:...`` line is present."""
-        return next(self._find(name), None) is not None
+        return bool(self._find(name))
 
     # -- typed access ------------------------------------------------------------------------
 
     def get(self, cls: type[_A]) -> list[_A]:
         """Every ``a=<cls.NAME>`` line parsed as ``cls``; SdpParseError names the line."""
+        found = self._attribute_index().get(cls.NAME)
+        if not found:
+            return []
+        cached = self._typed.get(cls)
+        if cached is not None:
+            return list(cached)
+        parse = cls.parse
         result = []
-        for index, val in self._find(cls.NAME):
+        for index, val in found:
             try:
                 if val is None:
                     raise SdpParseError(f"a={cls.NAME} has no value")
-                result.append(cls.parse(val))
+                result.append(parse(val))
             except SdpParseError as error:
                 raise error.at_line(self.line_number(index)) from None
-        return result
+        self._typed[cls] = result
+        return list(result)
 
     def first(self, cls: type[_A]) -> _A | None:
         """The first ``a=<cls.NAME>`` line parsed as ``cls``, or None."""
-        for index, val in self._find(cls.NAME):
-            try:
-                if val is None:
-                    raise SdpParseError(f"a={cls.NAME} has no value")
-                return cls.parse(val)
-            except SdpParseError as error:
-                raise error.at_line(self.line_number(index)) from None
-        return None
+        found = self._attribute_index().get(cls.NAME)
+        if not found:
+            return None
+        cached = self._typed.get(cls)
+        if cached is not None:
+            return cached[0]  # type: ignore[no-any-return]
+        index, val = found[0]
+        try:
+            if val is None:
+                raise SdpParseError(f"a={cls.NAME} has no value")
+            return cls.parse(val)
+        except SdpParseError as error:
+            raise error.at_line(self.line_number(index)) from None
 
     # -- editing -----------------------------------------------------------------------------
 
@@ -641,9 +709,8 @@ _LINE_CLASSES: dict[str, Callable[[str], object]] = {
 
 def _fields(obj: object) -> Any:
     """Plain data for a typed value (dataclass fields, recursively)."""
-    slots = getattr(type(obj), "__dataclass_fields__", None)
-    if slots is not None:
-        return {name: _fields(getattr(obj, name)) for name in slots}
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _fields(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, tuple):
         return [_fields(item) for item in obj]
     return obj
