@@ -23,6 +23,29 @@ Reading and editing a description::
     >>> sdp.serialize().splitlines()[-2:]
     ['a=x-unknown:kept', 'a=recvonly']
 
+Offer/answer (RFC 9429 JSEP) as pure functions; randomness is injected, so this is reproducible::
+
+    >>> from rtcstack.common import SeededRandom
+    >>> from rtcstack.sdp import (LocalSpec, IceParameters, DtlsParameters, Fingerprint,
+    ...                           create_offer, create_answer, apply_answer)
+    >>> def spec(seed):
+    ...     random = SeededRandom(seed)
+    ...     return LocalSpec.default(
+    ...         ice=IceParameters.generate(random), random_bytes=random,
+    ...         dtls=DtlsParameters((Fingerprint.from_digest("sha-256", bytes(32)),)))
+    >>> offer = create_offer(spec(1))
+    >>> [(m.kind, m.mid) for m in offer.media]
+    [('audio', '0'), ('video', '1'), ('application', '2')]
+    >>> answer = create_answer(offer, spec(2))
+    >>> answer.media[0].setup, answer.bundle_groups()
+    ('active', [('0', '1', '2')])
+    >>> negotiated = apply_answer(offer, answer)
+    >>> negotiated.dtls_role, negotiated.ice_controlling, negotiated.sections[0].send_codecs[0].name
+    ('server', True, 'opus')
+
+``check_description(desc, role="answer")`` lists what a WebRTC peer would reject, one
+``Problem(line, severity, message, rule)`` each (``rtcstack sdp check``).
+
 Errors: :class:`SdpParseError` (a ``ValueError``) names the line and the reason; lines whose
 attribute value is malformed are kept and reported when read or by
 ``SessionDescription.parse_errors()``.
