@@ -30,6 +30,7 @@ from rtcstack.sdp.jsep import (
     plan_answer,
     reverse_direction,
 )
+from rtcstack.vectors import load
 
 FP_A = (Fingerprint.from_digest("sha-256", bytes(range(32))),)
 FP_B = (Fingerprint.from_digest("sha-256", bytes(range(32, 64))),)
@@ -49,23 +50,6 @@ def roundtrip(description: SessionDescription) -> SessionDescription:
     assert parsed.serialize() == text
     assert parsed.parse_errors() == []
     return parsed
-
-
-def rfc_sdp(block: str) -> str:
-    """SDP copied from RFC 9429 §7: drop blank lines and indentation and join the folded
-    fingerprint and candidate lines (the RFC wraps them for print)."""
-    lines: list[str] = []
-    for raw in block.strip("\n").splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if lines and not re.match(r"^[a-z]=", line):
-            previous = lines[-1]
-            joined = previous.startswith("a=fingerprint:") and previous.endswith(":")
-            lines[-1] = previous + ("" if joined else " ") + line
-        else:
-            lines.append(line)
-    return "\r\n".join(lines) + "\r\n"
 
 
 # --- round trip -------------------------------------------------------------------------------
@@ -444,7 +428,7 @@ def test_simulcast_answer_mirrors_rids_and_paused() -> None:
 
 
 def test_rfc9429_offer_b2_simulcast() -> None:
-    offer = SessionDescription.parse(rfc_sdp(OFFER_B2))
+    offer = SessionDescription.parse(OFFER_B2)
     answer = roundtrip(create_answer(offer, spec(3, FP_B, kinds=("audio",))))
     v1 = answer.media[2]
     assert v1.mid == "v1" and v1.port == 9
@@ -554,211 +538,17 @@ def test_subsequent_offer_keeps_payload_types_of_an_answered_offer() -> None:
 
 # --- real descriptions -----------------------------------------------------------------------
 
-OFFER_A1 = """
-   v=0
-   o=- 4962303333179871722 1 IN IP4 0.0.0.0
-   s=-
-   t=0 0
-   a=ice-options:trickle ice2
-   a=group:BUNDLE a1 v1
-   a=group:LS a1 v1
-
-   m=audio 10100 UDP/TLS/RTP/SAVPF 96 0 8 97 98
-   c=IN IP4 203.0.113.100
-   a=mid:a1
-   a=sendrecv
-   a=rtpmap:96 opus/48000/2
-   a=rtpmap:0 PCMU/8000
-   a=rtpmap:8 PCMA/8000
-   a=rtpmap:97 telephone-event/8000
-   a=rtpmap:98 telephone-event/48000
-   a=fmtp:97 0-15
-   a=fmtp:98 0-15
-   a=maxptime:120
-   a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid
-   a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-   a=msid:47017fee-b6c1-4162-929c-a25110252400
-   a=ice-ufrag:ETEn
-   a=ice-pwd:OtSK0WpNtpUjkY4+86js7ZQl
-   a=fingerprint:sha-256
-                 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:
-                 BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2
-   a=setup:actpass
-   a=tls-id:91bbf309c0990a6bec11e38ba2933cee
-   a=rtcp:10101 IN IP4 203.0.113.100
-   a=rtcp-mux
-   a=rtcp-rsize
-   a=candidate:1 1 udp 2113929471 203.0.113.100 10100 typ host
-   a=candidate:1 2 udp 2113929470 203.0.113.100 10101 typ host
-   a=end-of-candidates
-
-   m=video 10102 UDP/TLS/RTP/SAVPF 100 101 102 103
-   c=IN IP4 203.0.113.100
-   a=mid:v1
-   a=sendrecv
-   a=rtpmap:100 VP8/90000
-   a=rtpmap:101 H264/90000
-   a=fmtp:101 packetization-mode=1;profile-level-id=42e01f
-   a=rtpmap:102 rtx/90000
-   a=fmtp:102 apt=100
-   a=rtpmap:103 rtx/90000
-   a=fmtp:103 apt=101
-   a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid
-   a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id
-   a=rtcp-fb:100 ccm fir
-   a=rtcp-fb:100 nack
-   a=rtcp-fb:100 nack pli
-   a=msid:47017fee-b6c1-4162-929c-a25110252400
-   a=ice-ufrag:BGKk
-   a=ice-pwd:mqyWsAjvtKwTGnvhPztQ9mIf
-   a=fingerprint:sha-256
-                 19:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:
-                 BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2
-   a=setup:actpass
-   a=tls-id:91bbf309c0990a6bec11e38ba2933cee
-   a=rtcp:10103 IN IP4 203.0.113.100
-   a=rtcp-mux
-   a=rtcp-rsize
-   a=candidate:1 1 udp 2113929471 203.0.113.100 10102 typ host
-   a=candidate:1 2 udp 2113929470 203.0.113.100 10103 typ host
-   a=end-of-candidates
-"""
-
-OFFER_B1 = """
-   v=0
-   o=- 4962303333179871723 1 IN IP4 0.0.0.0
-   s=-
-   t=0 0
-   a=ice-options:trickle ice2
-   a=group:BUNDLE a1 d1
-
-   m=audio 9 UDP/TLS/RTP/SAVPF 96 0 8 97 98
-   c=IN IP4 0.0.0.0
-   a=mid:a1
-   a=sendrecv
-   a=rtpmap:96 opus/48000/2
-   a=rtpmap:0 PCMU/8000
-   a=rtpmap:8 PCMA/8000
-   a=rtpmap:97 telephone-event/8000
-   a=rtpmap:98 telephone-event/48000
-   a=fmtp:97 0-15
-   a=fmtp:98 0-15
-   a=maxptime:120
-   a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid
-   a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-   a=msid:57017fee-b6c1-4162-929c-a25110252400
-   a=ice-ufrag:ATEn
-   a=ice-pwd:AtSK0WpNtpUjkY4+86js7ZQl
-   a=fingerprint:sha-256
-                 29:E2:1C:3B:4B:9F:81:E6:B8:5C:F4:A5:A8:D8:73:04:
-                 BB:05:2F:70:9F:04:A9:0E:05:E9:26:33:E8:70:88:A2
-   a=setup:actpass
-   a=tls-id:17f0f4ba8a5f1213faca591b58ba52a7
-   a=rtcp-mux
-   a=rtcp-mux-only
-   a=rtcp-rsize
-
-   m=application 0 UDP/DTLS/SCTP webrtc-datachannel
-   c=IN IP4 0.0.0.0
-   a=mid:d1
-   a=sctp-port:5000
-   a=max-message-size:65536
-   a=bundle-only
-"""
-
-OFFER_B2 = """
-   v=0
-   o=- 7729291447651054566 2 IN IP4 0.0.0.0
-   s=-
-   t=0 0
-   a=ice-options:trickle ice2
-   a=group:BUNDLE a1 d1 v1 v2
-   a=group:LS a1 v1
-
-   m=audio 12200 UDP/TLS/RTP/SAVPF 96 0 8 97 98
-   c=IN IP4 192.0.2.200
-   a=mid:a1
-   a=sendrecv
-   a=rtpmap:96 opus/48000/2
-   a=rtpmap:0 PCMU/8000
-   a=rtpmap:8 PCMA/8000
-   a=rtpmap:97 telephone-event/8000
-   a=rtpmap:98 telephone-event/48000
-   a=fmtp:97 0-15
-   a=fmtp:98 0-15
-   a=maxptime:120
-   a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid
-   a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-   a=msid:71317484-2ed4-49d7-9eb7-1414322a7aae
-   a=ice-ufrag:7sFv
-   a=ice-pwd:dOTZKZNVlO9RSGsEGM63JXT2
-   a=fingerprint:sha-256
-                 7B:8B:F0:65:5F:78:E2:51:3B:AC:6F:F3:3F:46:1B:35:
-                 DC:B8:5F:64:1A:24:C2:43:F0:A1:58:D0:A1:2C:19:08
-   a=setup:actpass
-   a=tls-id:7a25ab85b195acaf3121f5a8ab4f0f71
-   a=rtcp-mux
-   a=rtcp-mux-only
-   a=rtcp-rsize
-   a=candidate:1 1 udp 2113929471 203.0.113.200 10200 typ host
-   a=candidate:1 1 udp 1845494015 198.51.100.200 11200 typ srflx
-               raddr 203.0.113.200 rport 10200
-   a=candidate:1 1 udp 255 192.0.2.200 12200 typ relay
-               raddr 198.51.100.200 rport 11200
-   a=end-of-candidates
-
-   m=application 12200 UDP/DTLS/SCTP webrtc-datachannel
-   c=IN IP4 192.0.2.200
-   a=mid:d1
-   a=sctp-port:5000
-   a=max-message-size:65536
-
-   m=video 12200 UDP/TLS/RTP/SAVPF 100 101 102 103 104
-   c=IN IP4 192.0.2.200
-   a=mid:v1
-   a=sendrecv
-   a=rtpmap:100 VP8/90000
-   a=rtpmap:101 H264/90000
-   a=fmtp:101 packetization-mode=1;profile-level-id=42e01f
-   a=rtpmap:102 rtx/90000
-   a=fmtp:102 apt=100
-   a=rtpmap:103 rtx/90000
-   a=fmtp:103 apt=101
-   a=rtpmap:104 flexfec/90000
-   a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid
-   a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id
-   a=rtcp-fb:100 ccm fir
-   a=rtcp-fb:100 nack
-   a=rtcp-fb:100 nack pli
-   a=msid:71317484-2ed4-49d7-9eb7-1414322a7aae
-   a=rid:1 send
-   a=rid:2 send
-   a=rid:3 send
-   a=simulcast:send 1;2;3
-
-   m=video 12200 UDP/TLS/RTP/SAVPF 100 101 102 103 104
-   c=IN IP4 192.0.2.200
-   a=mid:v2
-   a=sendrecv
-   a=rtpmap:100 VP8/90000
-   a=rtpmap:101 H264/90000
-   a=fmtp:101 packetization-mode=1;profile-level-id=42e01f
-   a=rtpmap:102 rtx/90000
-   a=fmtp:102 apt=100
-   a=rtpmap:103 rtx/90000
-   a=fmtp:103 apt=101
-   a=rtpmap:104 flexfec/90000
-   a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid
-   a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id
-   a=rtcp-fb:100 ccm fir
-   a=rtcp-fb:100 nack
-   a=rtcp-fb:100 nack pli
-   a=msid:81317484-2ed4-49d7-9eb7-1414322a7aae
-"""
+# RFC 9429 §7 offers, as unfolded into rfc-vectors/rfc9429/ by rfc-vectors/extract_sdp.py.
+OFFER_A1 = load(9429, "offer-a1").text
+OFFER_B1 = load(9429, "offer-b1").text
+OFFER_B2 = load(9429, "offer-b2").text
 
 
-def test_rfc_sdp_helper_unfolds() -> None:
-    text = rfc_sdp(OFFER_B2)
+
+
+
+def test_rfc9429_vectors_unfold_to_valid_descriptions() -> None:
+    text = OFFER_B2
     parsed = SessionDescription.parse(text)
     assert parsed.parse_errors() == []
     assert parsed.media[0].fingerprints[0].value.startswith("7B:8B:F0")
@@ -766,7 +556,7 @@ def test_rfc_sdp_helper_unfolds() -> None:
 
 
 def test_rfc9429_offer_a1() -> None:
-    offer = SessionDescription.parse(rfc_sdp(OFFER_A1))
+    offer = SessionDescription.parse(OFFER_A1)
     answer = roundtrip(create_answer(offer, spec(2, FP_B, data_channel=False)))
     audio, video = answer.media
     # §7.1 answer-A1: same formats in the offer's order, mids echoed, setup active, BUNDLE
@@ -790,7 +580,7 @@ def test_rfc9429_offer_a1() -> None:
 
 
 def test_rfc9429_offer_b1_bundle_only_data() -> None:
-    offer = SessionDescription.parse(rfc_sdp(OFFER_B1))
+    offer = SessionDescription.parse(OFFER_B1)
     answer = roundtrip(create_answer(offer, spec(2, FP_B, kinds=("audio",))))
     _audio, data = answer.media
     assert data.port == 9 and not data.bundle_only     # bundle-only port 0 is not a rejection
@@ -991,7 +781,7 @@ def test_chrome_offer() -> None:
 def test_create_answer_on_own_answer_and_offer_does_not_crash() -> None:
     bob = spec(2, FP_B)
     for description in (create_offer(spec(1)), SessionDescription.parse(CHROME_OFFER),
-                        SessionDescription.parse(rfc_sdp(OFFER_A1))):
+                        SessionDescription.parse(OFFER_A1)):
         answer = create_answer(description, bob)
         again = roundtrip(create_answer(answer, bob))
         assert len(again.media) == len(answer.media)
