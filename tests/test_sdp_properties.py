@@ -15,14 +15,19 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rtcstack.common import SeededRandom
 from rtcstack.sdp import (
     REGISTRY,
     Candidate,
+    DtlsParameters,
     ExtMap,
     Fingerprint,
     Fmtp,
+    IceParameters,
+    LocalSpec,
     MediaLine,
     MediaSection,
+    NegotiationError,
     Origin,
     Rid,
     RtcpFb,
@@ -32,6 +37,10 @@ from rtcstack.sdp import (
     Simulcast,
     SimulcastRid,
     Ssrc,
+    apply_answer,
+    check_description,
+    create_answer,
+    negotiate,
 )
 
 TOKEN = st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_size=12)
@@ -219,3 +228,47 @@ def test_fast_paths_agree_with_the_field_parsers(text: str, name: str) -> None:
     assert fast_result == slow_result
     if fast_result is not SdpParseError:
         assert cls.parse(fast_result.serialize()) == fast_result  # type: ignore[attr-defined]
+
+
+_SPEC = LocalSpec.default(
+    ice=IceParameters.generate(SeededRandom(1)), random_bytes=SeededRandom(2),
+    dtls=DtlsParameters((Fingerprint.from_digest("sha-256", bytes(32)),)))
+_OFFER_LINES = st.one_of(
+    LINEISH,
+    st.sampled_from([
+        "a=group:BUNDLE 0 1", "a=mid:0", "a=mid:1", "a=bundle-only", "a=rtcp-mux",
+        "a=setup:actpass", "a=setup:active", "a=ice-ufrag:abcd", "a=ice-pwd:" + "p" * 22,
+        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32), "a=rtpmap:111 opus/48000/2",
+        "a=rtpmap:96 VP8/90000", "a=rtpmap:97 rtx/90000", "a=fmtp:97 apt=96",
+        "a=fmtp:102 profile-level-id=42e01f;packetization-mode=1", "a=rtpmap:102 H264/90000",
+        "a=rid:q send", "a=simulcast:send q;~h", "a=sendonly", "a=inactive",
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid", "a=sctp-port:5000",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "m=video 9 UDP/TLS/RTP/SAVPF 96 97",
+        "m=audio 0 UDP/TLS/RTP/SAVPF 111", "m=video 9 UDP/TLS/RTP/SAVPF 102",
+    ]),
+)
+
+
+@given(st.lists(_OFFER_LINES, max_size=30))
+def test_checker_and_negotiation_never_raise_anything_else(lines: list[str]) -> None:
+    """Whatever a peer sends: the checker lists problems, and answering it gives a description
+    or a NegotiationError / SdpParseError that says why -- never another exception."""
+    text = "\r\n".join(["v=0", "o=- 1 1 IN IP4 0.0.0.0", "s=-", "t=0 0", *lines]) + "\r\n"
+    try:
+        offer = SessionDescription.parse(text)
+    except SdpParseError:
+        return
+    for role in ("offer", "answer", None):
+        for problem in check_description(offer, role=role):  # type: ignore[arg-type]
+            assert problem.message and problem.severity in ("error", "warning")
+    try:
+        answer = create_answer(offer, _SPEC)
+    except (NegotiationError, SdpParseError) as error:
+        assert str(error)
+        return
+    assert SessionDescription.parse(answer.serialize()).serialize() == answer.serialize()
+    try:
+        negotiate(answer, offer, local_is_offerer=False)
+        apply_answer(offer, answer)
+    except (NegotiationError, SdpParseError) as error:
+        assert str(error)
