@@ -4,10 +4,11 @@ See /work/shared/INTEROP.md for why each flag and pref is there.  The pieces:
 
 - :func:`require_browser` -- the binary path, or ``pytest.skip`` naming the Debian package.
 - :class:`PageServer` -- a stdlib HTTP server on 127.0.0.1 (free port, one thread per request)
-  that serves one page and routes JSON ``POST``s from the page to Python callbacks.
+  that serves one page and routes JSON ``POST``s from the page to Python callbacks; given a
+  :class:`~tests.interop.netns.Netns` it listens on that namespace's own loopback.
 - :func:`launch_browser` -- a :class:`Browser` context manager: the browser headless on a URL,
   with a fresh temporary profile, stopped by its PID (the whole process group: SIGTERM, then
-  SIGKILL) and its profile removed on exit.
+  SIGKILL) and its profile removed on exit; given a namespace it runs under ``ip netns exec``.
 - :class:`BrowserSession` / :func:`open_session` -- a server, the harness page
   (``browser_page.html``) and a browser together.  The page long-polls ``GET /next`` for jobs and
   runs them concurrently, so one launch serves many jobs, and a Python callback of one job may run
@@ -30,6 +31,17 @@ second round after ``restartIce()``), and the mDNS variants ``audio-video-data-m
 ``--disable-features=WebRtcHideLocalIpsWithMdns``, Firefox with
 ``media.peerconnection.ice.obfuscate_host_addresses`` true) so host candidates may carry
 ``.local`` names.
+
+mDNS sessions run inside a network namespace the session creates (:mod:`tests.interop.netns`):
+the browser announces and queries its ``.local`` names by multicast on every interface it finds,
+and there those are the namespace's own ``lo`` and a veth pair with both ends in the namespace
+(``inner_link``: 198.18.0.1; :func:`open_session` says why), so nothing leaves it.  The page
+server listens on that namespace's 127.0.0.1 (its socket is created there), the browser's whole
+process tree lives there, and the namespace is deleted when the session ends.  Needs root and
+``ip`` (``iproute2``); otherwise an mDNS session skips the test.
+``open_session(name, isolated=True)`` runs a non-mDNS session in a namespace with only ``lo``
+(Firefox then gathers 127.0.0.1 and ::1 candidates, which it does not in the machine's own
+namespace).
 
 Every wait has a deadline; a failure raises :class:`BrowserError` with the browser's own error
 text, the page's log and the tail of the browser's output.  The harness deals in SDP text only.
@@ -56,6 +68,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
+
+from .netns import Netns, network_namespace, require_netns
 
 __all__ = [
     "BROWSERS",
@@ -160,12 +174,21 @@ class PageServer:
     with :meth:`route` (``POST`` with the decoded JSON body, ``GET`` with None) and answer its
     return value as JSON.  A route raising an exception answers HTTP 500 with the error text.
     Each request runs in its own thread, so a route may block (long poll) without stopping others.
+
+    With ``netns`` the listening socket is created (bound, listening) inside that namespace, so
+    ``url`` is reachable from programs run there and not from the test's own namespace; the
+    serving threads stay in the test's namespace (a socket keeps the namespace it was made in).
     """
 
-    def __init__(self, page_html: str) -> None:
+    def __init__(self, page_html: str, *, netns: Netns | None = None) -> None:
         self.page_html = page_html
+        self.netns = netns
         self._routes: dict[str, Route] = {}
-        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        handler = self._handler_class()
+        if netns is None:
+            self._httpd = _QuietServer(("127.0.0.1", 0), handler)
+        else:
+            self._httpd = netns.call(lambda: _QuietServer(("127.0.0.1", 0), handler))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="rtcstack-page-server", daemon=True
         )
@@ -382,6 +405,7 @@ class Browser:
     process: subprocess.Popen[bytes]
     workdir: Path
     log_path: Path
+    netns: Netns | None = None
     launched_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -450,12 +474,25 @@ def browser_command(name: str, binary: str, url: str, profile: Path, *, mdns: bo
 
 
 @contextmanager
-def launch_browser(name: str, page_url: str, *, mdns: bool = False) -> Iterator[Browser]:
+def launch_browser(
+    name: str, page_url: str, *, mdns: bool = False, netns: Netns | None = None
+) -> Iterator[Browser]:
     """Start ``name`` ("chromium" or "firefox") headless on ``page_url`` for the ``with`` block.
 
     A fresh temporary profile (and ``HOME``), the flags/prefs of INTEROP.md; stopped by PID and
     the profile removed on exit.  Skips the test when the browser is not installed.
+
+    With ``netns`` the browser runs under ``ip netns exec`` in that namespace (``page_url`` must
+    be served there: ``PageServer(..., netns=netns)``).  ``mdns=True`` requires one: a browser
+    that hides its addresses behind ``.local`` names multicasts mDNS on every interface it
+    finds, which must not include the machine's real ones (use :func:`open_session`, which
+    makes the namespace and the server in it).
     """
+    if mdns and netns is None:
+        raise ValueError(
+            "an mdns=True browser multicasts mDNS on every interface: pass netns= (a namespace"
+            " from tests.interop.netns.network_namespace with the page server in it)"
+        )
     binary = require_browser(name)
     version = browser_version(binary)
     workdir = Path(tempfile.mkdtemp(prefix=f"rtcstack-{name}-"))
@@ -475,6 +512,8 @@ def launch_browser(name: str, page_url: str, *, mdns: bool = False) -> Iterator[
     log_path = workdir / "browser.log"
     try:
         command = browser_command(name, binary, page_url, workdir / "profile", mdns=mdns)
+        if netns is not None:
+            command = [*netns.exec_prefix, *command]
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 command,
@@ -488,7 +527,7 @@ def launch_browser(name: str, page_url: str, *, mdns: bool = False) -> Iterator[
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    browser = Browser(name, binary, version, mdns, process, workdir, log_path)
+    browser = Browser(name, binary, version, mdns, process, workdir, log_path, netns)
     try:
         yield browser
     finally:
@@ -770,9 +809,13 @@ class BrowserSession:
             if not isinstance(item, dict):
                 raise BrowserError(f"the page reported a round {item!r}")
             error = item.get("error")
-            results.append(OfferResult(accepted=bool(item.get("accepted")),
-                                       answer=_optional_sdp(item, "answer"),
-                                       error=None if error is None else str(error)))
+            results.append(
+                OfferResult(
+                    accepted=bool(item.get("accepted")),
+                    answer=_optional_sdp(item, "answer"),
+                    error=None if error is None else str(error),
+                )
+            )
         return results
 
 
@@ -789,13 +832,35 @@ def _optional_sdp(result: Mapping[str, JSON], key: str) -> str | None:
 
 @contextmanager
 def open_session(
-    name: str, *, mdns: bool = False, timeout: float = 30.0
+    name: str, *, mdns: bool = False, isolated: bool | None = None, timeout: float = 30.0
 ) -> Iterator[BrowserSession]:
-    """A :class:`BrowserSession`: server + harness page + browser ``name``, ready for jobs."""
+    """A :class:`BrowserSession`: server + harness page + browser ``name``, ready for jobs.
+
+    ``isolated`` (default: the same as ``mdns``; must be true for ``mdns``) runs the server and
+    the browser in a new network namespace (:func:`~tests.interop.netns.network_namespace`),
+    deleted when the session ends; it skips the test where namespaces cannot be made (not root,
+    no ``iproute2``).  A non-mDNS namespace has only ``lo``: Chromium gathers 127.0.0.1, and
+    Firefox 127.0.0.1 and ::1 (it offers loopback only when it finds no other interface).  An
+    mDNS namespace also gets the veth pair inside it (``inner_link``, 198.18.0.1): mDNS
+    responders skip loopback interfaces -- with ``lo`` alone Chromium logs "mDNS responder
+    manager failed to start" and never completes ICE gathering, and Firefox still offers
+    ``.local`` names but sends no mDNS packet at all.
+    """
     _check_name(name)
+    if isolated is None:
+        isolated = mdns
+    if mdns and not isolated:
+        raise ValueError("an mdns=True session must run isolated in a network namespace")
     require_browser(name)
+    if isolated:
+        require_netns()
     page = PAGE_PATH.read_text(encoding="utf-8")
-    with PageServer(page) as server, launch_browser(name, server.url, mdns=mdns) as browser:
+    with contextlib.ExitStack() as stack:
+        netns = None
+        if isolated:
+            netns = stack.enter_context(network_namespace(f"rtcstack-{name}", inner_link=mdns))
+        server = stack.enter_context(PageServer(page, netns=netns))
+        browser = stack.enter_context(launch_browser(name, server.url, mdns=mdns, netns=netns))
         session = BrowserSession(server, browser, timeout)
         server.route("/next", session._next)
         server.route("/call", session._call)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -22,9 +26,11 @@ from .browser import (
     browser_accepts_answer,
     capture,
     find_browser,
+    launch_browser,
     open_session,
     require_browser,
 )
+from .netns import require_netns
 
 pytestmark = pytest.mark.interop
 
@@ -188,24 +194,129 @@ def test_browsers_answer_each_others_offers(sessions: dict[str, BrowserSession])
         assert "a=setup:active" in answer or "a=setup:passive" in answer
 
 
+class MdnsSniffer:
+    """tshark capturing mDNS (UDP 5353) on every interface of the namespace that ``prefix`` runs
+    it in, into ``DIR/LABEL.pcapng``; stopped by PID."""
+
+    def __init__(self, prefix: Sequence[str], workdir: Path, label: str) -> None:
+        self.pcap, self.log = workdir / f"{label}.pcapng", workdir / f"{label}.log"
+        command = [*prefix, "tshark", "-q", "-i", "any", "-f", "udp port 5353", "-w"]
+        command.append(str(self.pcap))
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+
+    def wait_capturing(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while b"Capturing on" not in self.log.read_bytes():
+            output = self.log.read_text("utf-8", "replace")
+            assert self.proc.poll() is None, f"tshark exited: {output}"
+            assert time.monotonic() < deadline, f"tshark did not start capturing in {timeout} s"
+            time.sleep(0.02)
+
+    def labels_seen(self, labels: set[bytes]) -> set[bytes]:
+        """Which of the DNS ``labels`` occur in the capture file (as they do on the wire)."""
+        data = self.pcap.read_bytes() if self.pcap.exists() else b""
+        return {label for label in labels if label in data}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
 @pytest.mark.parametrize("name", BROWSER_NAMES)
-def test_mdns_session_hides_host_addresses_and_cleans_up(name: str) -> None:
+def test_mdns_session_runs_isolated_hides_host_addresses_and_cleans_up(
+    name: str, tmp_path: Path
+) -> None:
+    """The mDNS browser lives in a namespace made for it, whose interfaces are its own ``lo``
+    and a veth pair with both ends inside: its mDNS packets (captured inside) cannot leave it,
+    and none shows up on the machine's own interfaces during the whole session."""
     require_browser(name)
-    with open_session(name, mdns=True) as s:
-        cap = s.capture("data-only-mdns")
-        with pytest.raises(ValueError, match="mdns"):
-            s.capture("data-only")
-        pid, workdir = s.browser.pid, s.browser.workdir
-    hosts = [
-        line.split()[4]
-        for line in lines(cap.offer)
-        if line.startswith("a=candidate:") and " typ host" in line
-    ]
+    require_netns()
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed: install the Debian package tshark")
+    sniffers: list[MdnsSniffer] = []
+    try:
+        outside = MdnsSniffer((), tmp_path, "outside")  # starts while the browser starts
+        sniffers.append(outside)
+        with open_session(name, mdns=True) as s:
+            ns = s.browser.netns
+            assert ns is not None, "an mDNS session runs in a network namespace"
+            inside = MdnsSniffer(ns.exec_prefix, tmp_path, "inside")
+            sniffers.append(inside)
+            assert s.browser.pid in ns.pids(), "the browser's process (same PID) is inside"
+            link_lines = ns.ip("-o", "link").splitlines()
+            links = {line.split(":")[1].strip() for line in link_lines}
+            # "test1@test0": a veth whose peer were in another namespace would be "test1@ifN".
+            assert links == {"lo", "test0@test1", "test1@test0"}, link_lines
+            assert "default dev test0" in ns.ip("route")
+            outside.wait_capturing()
+            inside.wait_capturing()
+            cap = s.capture("data-only-mdns")
+            hosts = [
+                line.split()[4]
+                for line in lines(cap.offer) + lines(cap.answer)
+                if line.startswith("a=candidate:") and " typ host" in line
+            ]
+            labels = {h.split(".", 1)[0].encode() for h in hosts}
+            # The browser resolves the other peer connection's names by mDNS inside the
+            # namespace; poll (with a deadline) until tshark has written one of them.
+            deadline = time.monotonic() + 10
+            while not inside.labels_seen(labels) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with pytest.raises(ValueError, match="mdns"):
+                s.capture("data-only")
+            pid, workdir, netns_name = s.browser.pid, s.browser.workdir, ns.name
+    finally:
+        for sniffer in sniffers:
+            sniffer.stop()
     assert hosts, "host candidates were gathered"
     assert all(h.endswith(".local") for h in hosts), hosts
+    assert inside.labels_seen(labels), "mDNS packets with the names were sent inside the namespace"
+    assert not outside.labels_seen(labels), "no mDNS packet with the names left the namespace"
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # stopped by PID (and reaped)
     assert not workdir.exists(), "the temporary profile is removed"
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert netns_name not in namespaces, "the namespace is deleted"
+
+
+@pytest.mark.parametrize("name", BROWSER_NAMES)
+def test_isolated_session_offers_the_namespace_loopback(name: str) -> None:
+    """``isolated=True`` without mDNS: a namespace with only ``lo``, where both browsers offer
+    127.0.0.1 host candidates (Firefox also ::1; it offers none of them outside a namespace)."""
+    require_browser(name)
+    require_netns()
+    with open_session(name, isolated=True) as s:
+        ns = s.browser.netns
+        assert ns is not None and ns.links() == ["lo"]
+        assert s.browser.pid in ns.pids()
+        cap = s.capture("data-only")
+    hosts = {
+        line.split()[4]
+        for line in lines(cap.offer)
+        if line.startswith("a=candidate:") and " udp " in line.lower()
+    }
+    assert "127.0.0.1" in hosts, cap.offer
+    assert hosts <= {"127.0.0.1", "::1"}, hosts
+    if name == "firefox":
+        assert hosts == {"127.0.0.1", "::1"}
+
+
+def test_mdns_needs_a_namespace() -> None:
+    with (
+        pytest.raises(ValueError, match="namespace"),
+        open_session("chromium", mdns=True, isolated=False),
+    ):
+        pass
+    with (
+        pytest.raises(ValueError, match="netns"),
+        launch_browser("chromium", "http://127.0.0.1:1/", mdns=True),
+    ):
+        pass
 
 
 def test_unknown_names_are_refused() -> None:
