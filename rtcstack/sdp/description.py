@@ -111,8 +111,7 @@ class Section:
             return False
         return self.lines == other.lines
 
-    def __hash__(self) -> int:  # mutable: hash by identity like any list holder
-        return id(self)
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by content: unhashable
 
     def line_number(self, index: int) -> int | None:
         """The 1-based line number of ``lines[index]`` in the parsed text (None if built)."""
