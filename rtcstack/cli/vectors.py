@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtcstack.srtp.vectors import CHECKERS as SRTP_CHECKERS
 from rtcstack.vectors import Vector, VectorError, all_vectors
 
 __all__ = [
@@ -517,6 +518,7 @@ CHECKERS: dict[str, Callable[[Vector], list[str]]] = {
     "hmac-sha1": check_hmac_sha1,
     "sdp-description": check_sdp_description,
     "sdp-attribute": check_sdp_attribute,
+    **SRTP_CHECKERS,  # srtp-kdf, srtp-aes-cm-keystream, srtp-aead-*: rtcstack/srtp/vectors.py
 }
 
 
