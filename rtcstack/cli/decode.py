@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rtcstack.common import RtcstackError
 from rtcstack.common.errors import ParseError
 from rtcstack.demux import PacketKind, classify
 
@@ -62,9 +63,116 @@ def _decode_channel_data(data: bytes, args: argparse.Namespace) -> dict[str, Any
 
 # kind -> decoder.  Add a layer's decoder here; import its package inside the function so that
 # ``rtcstack decode`` only loads the layer it needs.
+def _plain(value: object) -> Any:
+    """JSON-friendly data for decoded values: dataclass fields, bytes as hex, tuples as lists."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {"type": type(value).__name__}
+        for f in dataclasses.fields(value):
+            out[f.name] = _plain(getattr(value, f.name))
+        return out
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and hasattr(value, "name"):
+        return str(value.name)  # IntEnum
+    return value
+
+
+def _srtp_context(args: argparse.Namespace) -> Any:
+    """An SRTP context from ``--srtp-key`` (master key + salt, hex or base64) and
+    ``--profile`` (RFC 5764 §4.1.2 name), or None when no key was given."""
+    key_text = getattr(args, "srtp_key", None)
+    if not key_text:
+        return None
+    import base64
+    import binascii
+
+    from rtcstack.srtp import Profile, create_context
+
+    profile = Profile.from_name(getattr(args, "profile", None) or "AES128_CM_HMAC_SHA1_80")
+    params = profile.params
+    try:
+        material = bytes.fromhex(key_text.replace(":", ""))
+    except ValueError:
+        try:
+            material = base64.b64decode(key_text, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("--srtp-key is neither hex nor base64") from None
+    if len(material) != params.key_length + params.salt_length:
+        raise InputError(f"--srtp-key has {len(material)} bytes; {profile.name} needs "
+                         f"{params.key_length} key + {params.salt_length} salt bytes")
+    return create_context(profile, material[:params.key_length], material[params.key_length:],
+                          backend="pure")
+
+
+def _extmap(args: argparse.Namespace) -> dict[int, str]:
+    """``--extmap ID=URI`` options (RFC 8285 §5, as in an SDP ``a=extmap`` line)."""
+    result: dict[int, str] = {}
+    for item in getattr(args, "extmap", None) or ():
+        ident, eq, uri = item.partition("=")
+        if not eq or not ident.isdigit():
+            raise InputError(f"--extmap {item!r} is not ID=URI")
+        result[int(ident)] = uri
+    return result
+
+
+def _decode_rtp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """RFC 3550 §5.1 header, RFC 8285 extensions (typed by ``--extmap``); SRTP (RFC 3711,
+    RFC 7714) is decrypted first when ``--srtp-key`` is given."""
+    from rtcstack.rtp import RtpPacket
+    from rtcstack.rtp.extensions import ExtensionMap
+
+    out: dict[str, Any] = {}
+    context = _srtp_context(args)
+    if context is not None:
+        data = context.unprotect_rtp(data)
+        out["srtp"] = "authenticated and decrypted"
+    packet = RtpPacket.parse(data)
+    extmap = ExtensionMap(_extmap(args))
+    typed = extmap.decode(packet.extensions)
+    out.update({
+        "version": 2,
+        "padding": packet.padding,
+        "marker": packet.marker,
+        "payload_type": packet.payload_type,
+        "sequence_number": packet.sequence_number,
+        "timestamp": packet.timestamp,
+        "ssrc": f"0x{packet.ssrc:08x}",
+        "csrcs": [f"0x{c:08x}" for c in packet.csrcs],
+        "extension_profile": (None if packet.extension_profile is None
+                              else f"0x{packet.extension_profile:04x}"),
+        "extensions": [
+            {"id": ident, "uri": extmap.uris.get(ident), "value": _plain(typed[ident])}
+            for ident, _ in packet.extensions
+        ],
+        "payload_size": len(packet.payload),
+        "payload_head": packet.payload[:16].hex(),
+    })
+    return out
+
+
+def _decode_rtcp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """RFC 3550 §6 compound RTCP, every packet (feedback RFC 4585/5104, XR RFC 3611, TWCC,
+    REMB); SRTCP is decrypted first when ``--srtp-key`` is given."""
+    from rtcstack.rtp.rtcp import parse_rtcp
+
+    out: dict[str, Any] = {}
+    context = _srtp_context(args)
+    if context is not None:
+        data = context.unprotect_rtcp(data)
+        out["srtcp"] = "authenticated and decrypted"
+    out["packets"] = [_plain(p) for p in parse_rtcp(data)]
+    return out
+
+
 DECODERS: dict[PacketKind, Decoder] = {
     PacketKind.STUN: _decode_stun,
     PacketKind.CHANNEL_DATA: _decode_channel_data,
+    PacketKind.RTP: _decode_rtp,
+    PacketKind.RTCP: _decode_rtcp,
 }
 
 _SEPARATORS = re.compile(r"[\s:]+")
@@ -220,6 +328,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password", help="STUN short-term password: also verify MESSAGE-INTEGRITY"
     )
+    parser.add_argument(
+        "--srtp-key", metavar="KEY",
+        help="SRTP/SRTCP master key followed by the master salt (hex or base64): decrypt first",
+    )
+    parser.add_argument(
+        "--profile", metavar="NAME",
+        help="SRTP profile for --srtp-key (default AES128_CM_HMAC_SHA1_80; also "
+        "AES128_CM_HMAC_SHA1_32, AEAD_AES_128_GCM, AEAD_AES_256_GCM)",
+    )
+    parser.add_argument(
+        "--extmap", metavar="ID=URI", action="append",
+        help="an RTP header extension mapping (as in a=extmap), to type the extension (repeat)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -229,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, f"rtcstack decode: {exc}", {"error": str(exc)})
     try:
         result = decode(data, args)
+    except InputError as exc:
+        return _fail(args, f"rtcstack decode: {exc}", {"error": str(exc)})
     except ParseError as exc:
         kind = classify(data).value
         where = "" if exc.offset is None else f" (at byte offset {exc.offset})"
@@ -237,6 +360,9 @@ def run(args: argparse.Namespace) -> int:
             f"rtcstack decode: malformed {kind}: {exc.reason}{where}",
             {"kind": kind, "size": len(data), "error": exc.reason, "offset": exc.offset},
         )
+    except (RtcstackError, ValueError) as exc:
+        # SRTP authentication / replay failures (RFC 3711 §3.3), an unknown --profile
+        return _fail(args, f"rtcstack decode: {exc}", {"error": str(exc)})
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
