@@ -23,6 +23,19 @@ __all__ = [
 ]
 
 
+def parse_picture_id(data: bytes, pos: int, codec: str) -> tuple[int, bool, int]:
+    """The 7- or 15-bit picture ID at ``pos`` (RFC 7741 §4.2 "M" bit; RFC 9628 §4.2, the same
+    layout): ``(picture_id, is_15_bit, next position)``."""
+    if pos >= len(data):
+        raise ParseError(f"{codec} payload descriptor: I set but no picture ID", pos)
+    p = data[pos]
+    if not p & 0x80:
+        return p, False, pos + 1
+    if pos + 1 >= len(data):
+        raise ParseError(f"{codec} payload descriptor: truncated 15-bit picture ID", pos)
+    return ((p & 0x7F) << 8) | data[pos + 1], True, pos + 2
+
+
 @dataclass(frozen=True, slots=True)
 class Vp8PayloadDescriptor:
     """RFC 7741 §4.2 VP8 payload descriptor.
@@ -60,18 +73,7 @@ class Vp8PayloadDescriptor:
         picture_id: int | None = None
         long_pid = True
         if b1 & 0x80:  # I
-            if pos >= n:
-                raise ParseError("VP8 payload descriptor: I set but no PictureID", pos)
-            p = data[pos]
-            if p & 0x80:
-                if pos + 1 >= n:
-                    raise ParseError("VP8 payload descriptor: truncated 15-bit PictureID", pos)
-                picture_id = ((p & 0x7F) << 8) | data[pos + 1]
-                pos += 2
-            else:
-                picture_id = p
-                long_pid = False
-                pos += 1
+            picture_id, long_pid, pos = parse_picture_id(data, pos, "VP8")
         tl0: int | None = None
         if b1 & 0x40:  # L
             if not b1 & 0x20:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rtcstack.common.errors import ParseError
+from rtcstack.rtp.formats.vp8 import parse_picture_id
 
 __all__ = [
     "Vp9Depacketizer",
@@ -164,18 +165,7 @@ class Vp9PayloadDescriptor:
         picture_id: int | None = None
         long_pid = True
         if b0 & 0x80:  # I
-            if pos >= n:
-                raise ParseError("VP9 payload descriptor: I set but no picture ID", pos)
-            p = data[pos]
-            if p & 0x80:
-                if pos + 1 >= n:
-                    raise ParseError("VP9 payload descriptor: truncated 15-bit picture ID", pos)
-                picture_id = ((p & 0x7F) << 8) | data[pos + 1]
-                pos += 2
-            else:
-                picture_id = p
-                long_pid = False
-                pos += 1
+            picture_id, long_pid, pos = parse_picture_id(data, pos, "VP9")
         # RFC 9628 §4.2 (F): "if the I bit is set to zero, then this bit MUST also be set to
         # zero and ignored by receivers."
         flexible = bool(b0 & 0x10) and picture_id is not None
