@@ -24,6 +24,7 @@ returns error responses), :class:`StunResolveError`, :class:`StunConnectionError
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import socket
 import ssl as _ssl
@@ -136,8 +137,10 @@ def _short(addr: Any) -> Address:
     return (str(addr[0]), int(addr[1]))
 
 
-class _Driver:
-    """Runs a StunClient on the event loop: one timer, futures resolved from events."""
+class _Driver(abc.ABC):
+    """Runs a StunClient on the event loop: one timer, futures resolved from events.
+
+    Each transport (UDP, TCP/TLS) implements :meth:`_send`."""
 
     def __init__(self, *, reliable: bool, trace: Trace) -> None:
         self._loop = asyncio.get_running_loop()
@@ -154,8 +157,9 @@ class _Driver:
         """The sans-IO client (its ``stats`` count what was dropped)."""
         return self._client
 
+    @abc.abstractmethod
     def _send(self, transmit: Transmit) -> None:
-        raise NotImplementedError  # each transport overrides it
+        """Put one datagram or framed message on this transport."""
 
     def _service(self) -> None:
         client = self._client

@@ -354,21 +354,33 @@ def _rtpmap_duplicate(ctx: _Context) -> Iterator[Problem]:
             if other is not typed:
                 yield _problem(line, "error", f"payload type {typed.payload_type} is mapped "
                                "twice in one m= section (RFC 8866 §6.6)")
+    for line, pt, codec, known, mid in _bundle_conflicts(
+            ctx, "rtpmap", lambda t: (t.payload_type, _codec(t)) if isinstance(t, RtpMap)
+            else None):
+        yield _problem(line, "error", f"payload type {pt} is {codec} here but {known} in mid "
+                       f"{mid!r} of the same BUNDLE group (RFC 9143 §9.1.1)")
+
+
+def _bundle_conflicts(
+    ctx: _Context, name: str, key_value: Callable[[object], tuple[object, str] | None],
+) -> Iterator[tuple[int | None, object, str, str, str]]:
+    """One BUNDLE group is one RTP session (RFC 9143 §9.1): every typed ``a=<name>`` line whose
+    key (payload type, extmap id) another mid of its group maps to a different value, as
+    ``(line, key, value, other value, other mid)``."""
     for _, mids in ctx.bundle:
-        codecs: dict[int, tuple[str, str]] = {}
+        seen: dict[object, tuple[str, str]] = {}
         for mid in mids:
-            j = ctx.by_mid.get(mid)
-            if j is None or not ctx.active(j):
+            index = ctx.by_mid.get(mid)
+            if index is None or not ctx.active(index):
                 continue
-            for line, typed in ctx.typed(j + 1, "rtpmap"):
-                if not isinstance(typed, RtpMap):
+            for line, typed in ctx.typed(index + 1, name):
+                pair = key_value(typed)
+                if pair is None:
                     continue
-                codec = _codec(typed)
-                known = codecs.setdefault(typed.payload_type, (codec, mid))
-                if known[0] != codec and known[1] != mid:
-                    yield _problem(line, "error", f"payload type {typed.payload_type} is "
-                                   f"{codec} here but {known[0]} in mid {known[1]!r} of the "
-                                   "same BUNDLE group (RFC 9143 §9.1.1)")
+                key, val = pair
+                known = seen.setdefault(key, (val, mid))
+                if known[0] != val and known[1] != mid:
+                    yield line, key, val, known[0], known[1]
 
 
 def _rtx_apt(ctx: _Context) -> Iterator[Problem]:
@@ -420,20 +432,11 @@ def _extmap(ctx: _Context) -> Iterator[Problem]:
             elif typed.id >= 4096 and ctx.role == "answer":
                 yield _problem(line, "error", f"extmap id {typed.id} (4096-4351) in an answer; "
                                "the answer picks an id in 1-255 (RFC 8285 §7)")
-    for _, mids in ctx.bundle:
-        uris: dict[int, tuple[str, str]] = {}
-        for mid in mids:
-            i = ctx.by_mid.get(mid)
-            if i is None or not ctx.active(i):
-                continue
-            for line, typed in ctx.typed(i + 1, "extmap"):
-                if not isinstance(typed, ExtMap):
-                    continue
-                known = uris.setdefault(typed.id, (typed.uri, mid))
-                if known[0] != typed.uri and known[1] != mid:
-                    yield _problem(line, "error", f"extmap id {typed.id} is {typed.uri} here "
-                                   f"but {known[0]} in mid {known[1]!r} of the same BUNDLE "
-                                   "group (RFC 8285 §6: ids are unique in an RTP session)")
+    for line, ident, uri, known, mid in _bundle_conflicts(
+            ctx, "extmap", lambda t: (t.id, t.uri) if isinstance(t, ExtMap) else None):
+        yield _problem(line, "error", f"extmap id {ident} is {uri} here but {known} in mid "
+                       f"{mid!r} of the same BUNDLE group (RFC 8285 §6: ids are unique in an "
+                       "RTP session)")
 
 
 def _simulcast_rid(ctx: _Context) -> Iterator[Problem]:
