@@ -57,11 +57,24 @@ def test_full_packet_with_csrcs_extensions_and_padding() -> None:
     assert p.extension_profile is None  # one-byte is what serialize() picks by itself
     assert p.padding == 3 and p.payload == b"xy"
     assert p.extension(2) == b"\x00\x01\x02" and p.extension(9) is None
-    # The padding byte between elements is not kept; everything else is.
-    again = p.serialize()
+    # While the extensions are untouched, serialize() writes the block exactly as parsed
+    # (padding between elements included); once they change, the elements are encoded again
+    # and the padding byte between elements is not kept.
+    assert p.serialize() == FULL
+    again = p.copy(extensions=tuple(p.extensions)[:1] + tuple(p.extensions)[1:]).serialize()
     assert RtpPacket.parse(again) == p
     assert again == FULL.replace(bytes.fromhex("1061 00 22000102 00"),
                                  bytes.fromhex("1061 22000102 0000"))
+    assert p.copy(extension_profile=0x1000).serialize() != FULL  # the profile changed: encoded
+
+
+def test_serialize_reencodes_changed_extensions() -> None:
+    p = RtpPacket.parse(FULL)
+    changed = p.with_extension(2, b"\x07")
+    assert changed.extension(2) == b"\x07"
+    assert RtpPacket.parse(changed.serialize()).extensions == ((1, b"a"), (2, b"\x07"))
+    p.extensions = ((1, b"b"),)  # assigning a new tuple invalidates the parsed block too
+    assert RtpPacket.parse(p.serialize()).extensions == ((1, b"b"),)
 
 
 def test_two_byte_form_and_mixed_elements() -> None:

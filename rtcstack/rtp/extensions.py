@@ -57,10 +57,30 @@ class ExtensionValue(Protocol):
 _E = TypeVar("_E")
 
 
-def _need(name: str, data: bytes, *sizes: int) -> None:
-    if len(data) not in sizes:
-        want = " or ".join(str(s) for s in sizes)
-        raise ParseError(f"{name} extension: {len(data)} bytes, expected {want}", 0)
+def _wrong_size(name: str, data: bytes, *sizes: int) -> ParseError:
+    # Callers test the length inline (a call per element is measurable: bench/bench_rtp.py)
+    # and build the error only when it is wrong.
+    want = " or ".join(str(s) for s in sizes)
+    return ParseError(f"{name} extension: {len(data)} bytes, expected {want}", 0)
+
+
+_TextValue = TypeVar("_TextValue", "Mid", "Rid", "RepairedRid")
+_TEXT_CACHE_LIMIT = 64
+
+
+def _text_value(
+    cls: type[_TextValue], cache: dict[bytes, _TextValue], name: str, data: bytes
+) -> _TextValue:
+    # A session sends a handful of distinct MIDs/RIDs on every packet, and the values are
+    # immutable, so decoded ones are shared (bounded: a peer sending garbage cannot grow it).
+    hit = cache.get(data)
+    if hit is not None:
+        return hit
+    result = cls(_text(name, data))
+    if len(cache) >= _TEXT_CACHE_LIMIT:
+        cache.clear()
+    cache[bytes(data)] = result
+    return result
 
 
 def _text(name: str, data: bytes) -> str:
@@ -91,7 +111,7 @@ class Mid:
 
     @classmethod
     def decode(cls, data: bytes) -> Mid:
-        return cls(_text("mid", data))
+        return _text_value(cls, _MID_CACHE, "mid", data)
 
     def encode(self) -> bytes:
         return _encode_text("mid", self.value)
@@ -106,7 +126,7 @@ class Rid:
 
     @classmethod
     def decode(cls, data: bytes) -> Rid:
-        return cls(_text("rid", data))
+        return _text_value(cls, _RID_CACHE, "rid", data)
 
     def encode(self) -> bytes:
         return _encode_text("rid", self.value)
@@ -121,7 +141,7 @@ class RepairedRid:
 
     @classmethod
     def decode(cls, data: bytes) -> RepairedRid:
-        return cls(_text("repaired-rid", data))
+        return _text_value(cls, _REPAIREDRID_CACHE, "repaired-rid", data)
 
     def encode(self) -> bytes:
         return _encode_text("repaired-rid", self.value)
@@ -147,7 +167,8 @@ class AbsSendTime:
 
     @classmethod
     def decode(cls, data: bytes) -> AbsSendTime:
-        _need("abs-send-time", data, 3)
+        if len(data) != 3:
+            raise _wrong_size("abs-send-time", data, 3)
         return cls(int.from_bytes(data, "big"))
 
     def encode(self) -> bytes:
@@ -168,7 +189,8 @@ class TransportSequenceNumber:
 
     @classmethod
     def decode(cls, data: bytes) -> TransportSequenceNumber:
-        _need("transport-wide sequence number", data, 2)
+        if len(data) != 2:
+            raise _wrong_size("transport-wide sequence number", data, 2)
         return cls((data[0] << 8) | data[1])
 
     def encode(self) -> bytes:
@@ -238,7 +260,8 @@ class PlayoutDelay:
 
     @classmethod
     def decode(cls, data: bytes) -> PlayoutDelay:
-        _need("playout delay", data, 3)
+        if len(data) != 3:
+            raise _wrong_size("playout delay", data, 3)
         v = int.from_bytes(data, "big")
         return cls(v >> 12, v & 0xFFF)
 
@@ -259,9 +282,10 @@ class AbsCaptureTime:
 
     @classmethod
     def decode(cls, data: bytes) -> AbsCaptureTime:
-        _need("abs-capture-time", data, 8, 16)
         if len(data) == 8:
             return cls(_Q.unpack(data)[0])
+        if len(data) != 16:
+            raise _wrong_size("abs-capture-time", data, 8, 16)
         ntp, offset = _Qq.unpack(data)
         return cls(ntp, offset)
 
@@ -270,6 +294,10 @@ class AbsCaptureTime:
             return _Q.pack(self.ntp_timestamp)
         return _Qq.pack(self.ntp_timestamp, self.clock_offset)
 
+
+_MID_CACHE: dict[bytes, Mid] = {}
+_RID_CACHE: dict[bytes, Rid] = {}
+_REPAIREDRID_CACHE: dict[bytes, RepairedRid] = {}
 
 REGISTRY: dict[str, type[ExtensionValue]] = {
     kind.URI: kind
