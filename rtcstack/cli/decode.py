@@ -6,6 +6,11 @@ bytes and returns a JSON-friendly ``dict`` (``describe()``), raising :class:`rtc
 for malformed input.  Later layers add theirs to the table (DTLS records, RTP, RTCP, ...); a kind
 without a decoder is reported as such, with its length.
 
+RTP payloads are described for the formats named by ``--rtpmap PT=NAME`` (VP8, VP9, H264, opus,
+PCMU, PCMA, ``rtx/APT``; PT 0 and 8 are PCMU and PCMA without it, RFC 3551 §6): every payload
+descriptor field (:mod:`rtcstack.cli.decode_payloads`).  A malformed descriptor is shown after
+the fields decoded before it, as a failure line, and the exit status is 1.
+
 Input: hex digits (whitespace, colons and a leading ``0x`` are ignored), ``-`` for stdin (hex
 text, or the raw datagram when stdin is not text), or ``--file PATH`` for a raw binary file.
 Bad input prints one line naming the problem and its offset and exits with status 1.
@@ -119,12 +124,26 @@ def _extmap(args: argparse.Namespace) -> dict[int, str]:
     return result
 
 
+def _rtpmap(args: argparse.Namespace) -> dict[int, Any]:
+    """``--rtpmap PT=NAME`` options (as in an SDP ``a=rtpmap`` line, RFC 8866 §6.6) and the
+    static payload types of RFC 3551 §6."""
+    from rtcstack.cli.decode_payloads import parse_rtpmap
+
+    try:
+        return dict(parse_rtpmap(getattr(args, "rtpmap", None) or ()))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def _decode_rtp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    """RFC 3550 §5.1 header, RFC 8285 extensions (typed by ``--extmap``); SRTP (RFC 3711,
-    RFC 7714) is decrypted first when ``--srtp-key`` is given."""
+    """RFC 3550 §5.1 header, RFC 8285 extensions (typed by ``--extmap``), the payload descriptor
+    of the format ``--rtpmap`` names; SRTP (RFC 3711, RFC 7714) is decrypted first when
+    ``--srtp-key`` is given."""
+    from rtcstack.cli.decode_payloads import describe_payload
     from rtcstack.rtp import RtpPacket
     from rtcstack.rtp.extensions import ExtensionMap
 
+    formats = _rtpmap(args)
     out: dict[str, Any] = {}
     context = _srtp_context(args)
     if context is not None:
@@ -151,6 +170,10 @@ def _decode_rtp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
         "payload_size": len(packet.payload),
         "payload_head": packet.payload[:16].hex(),
     })
+    start = len(data) - packet.padding - len(packet.payload)
+    descriptor = describe_payload(packet.payload, packet.payload_type, formats, start)
+    if descriptor is not None:
+        out["payload_descriptor"] = descriptor
     return out
 
 
@@ -307,7 +330,16 @@ def format_human(result: dict[str, Any], data: bytes) -> str:
         return "\n".join(lines)
     body = dict(decoded)
     fingerprint = body.pop("fingerprint_valid", ...)
+    descriptor = body.pop("payload_descriptor", None)
     _render(body, 1, lines)
+    if descriptor is not None:
+        from rtcstack.cli.decode_payloads import render_human
+
+        lines.append("  payload_descriptor:")
+        lines += render_human(descriptor, 2)
+        error = _payload_error(result)
+        if error is not None:
+            lines.append(f"    {_payload_error_text(error)}")
     if fingerprint is not ...:
         verdict = {True: "valid", False: "INVALID", None: "absent"}[fingerprint]
         lines.append(f"  FINGERPRINT check: {verdict}")
@@ -341,6 +373,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--extmap", metavar="ID=URI", action="append",
         help="an RTP header extension mapping (as in a=extmap), to type the extension (repeat)",
     )
+    parser.add_argument(
+        "--rtpmap", metavar="PT=NAME", action="append",
+        help="the RTP payload format of a payload type (as in a=rtpmap: VP8, VP9, H264, opus, "
+        "PCMU, PCMA, or rtx/APT for retransmissions of APT; case-insensitive; repeat) to show "
+        "its payload descriptor; PT 0 (PCMU) and 8 (PCMA) are known without it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -367,7 +405,27 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         print(format_human(result, data))
+    error = _payload_error(result)
+    if error is not None:
+        print(f"rtcstack decode: {_payload_error_text(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _payload_error(result: dict[str, Any]) -> dict[str, Any] | None:
+    """The RTP payload descriptor's decode failure, if any."""
+    from rtcstack.cli.decode_payloads import find_error
+
+    decoded = result.get("decoded")
+    if not isinstance(decoded, dict) or "payload_descriptor" not in decoded:
+        return None
+    return find_error(decoded["payload_descriptor"])
+
+
+def _payload_error_text(error: dict[str, Any]) -> str:
+    where = "" if error["offset"] is None else (
+        f" (at byte offset {error['offset']}, payload byte {error['payload_offset']})")
+    return f"malformed {error['format']} payload: {error['reason']}{where}"
 
 
 def _fail(args: argparse.Namespace, line: str, payload: dict[str, Any]) -> int:
