@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtcstack.rtp.formats.vectors import CHECKERS as RTP_PAYLOAD_CHECKERS
 from rtcstack.srtp.vectors import CHECKERS as SRTP_CHECKERS
 from rtcstack.vectors import Vector, VectorError, all_vectors
 
@@ -519,6 +520,7 @@ CHECKERS: dict[str, Callable[[Vector], list[str]]] = {
     "sdp-description": check_sdp_description,
     "sdp-attribute": check_sdp_attribute,
     **SRTP_CHECKERS,  # srtp-kdf, srtp-aes-cm-keystream, srtp-aead-*: rtcstack/srtp/vectors.py
+    **RTP_PAYLOAD_CHECKERS,  # rtp-payload, vp8-descriptor: rtcstack/rtp/formats/vectors.py
 }
 
 
