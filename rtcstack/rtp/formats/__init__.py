@@ -4,7 +4,9 @@
 - VP8 (RFC 7741): payload descriptor with 7/15-bit PictureID, TL0PICIDX, TID/Y/KEYIDX;
   partition-aware packetizer.
 - VP9 (RFC 9628): payload descriptor in flexible and non-flexible modes, scalability structure;
-  non-flexible single-layer packetizer with SS on key frames.
+  packetizer for single-layer frames (either mode) and for layered pictures (spatial and
+  temporal layers, ``Vp9Packetizer.packetize_picture``), SS on key pictures;
+  :class:`Vp9PictureAssembler` hands out pictures as their layer frames.
 - H.264 (RFC 6184): single NAL unit packets, STAP-A, FU-A, packetization-modes 0 and 1,
   parameter sets before IDR access units.
 
@@ -23,8 +25,9 @@ hands out whole frames in decode order, with key frames flagged:
 >>> got.data == frame, got.keyframe, got.packet_count
 (True, True, 3)
 
-Out of scope: H.264 interleaved mode (STAP-B, MTAP, FU-B), VP9 flexible-mode and multi-layer
-packetizing (the descriptor codec covers both modes), RED/FEC (RFC 2198, RFC 5109).
+Out of scope: H.264 interleaved mode (STAP-B, MTAP, FU-B), RED/FEC (RFC 2198, RFC 5109); a
+VP9 picture whose higher layer lost a packet is dropped whole (its lower layers are not
+salvaged).
 """
 
 from rtcstack.rtp.formats.assembler import Depacketizer, Frame, FrameAssembler, Packetizer
@@ -48,9 +51,13 @@ from rtcstack.rtp.formats.vp8 import (
 from rtcstack.rtp.formats.vp9 import (
     Vp9Depacketizer,
     Vp9FrameInfo,
+    Vp9LayerFrame,
     Vp9Packetizer,
     Vp9PayloadDescriptor,
+    Vp9Picture,
+    Vp9PictureAssembler,
     Vp9PictureGroupEntry,
+    Vp9ReceivedLayerFrame,
     Vp9ScalabilityStructure,
     vp9_frame_info,
 )
@@ -76,9 +83,13 @@ __all__ = [
     "Vp8PayloadHeader",
     "Vp9Depacketizer",
     "Vp9FrameInfo",
+    "Vp9LayerFrame",
     "Vp9Packetizer",
     "Vp9PayloadDescriptor",
+    "Vp9Picture",
+    "Vp9PictureAssembler",
     "Vp9PictureGroupEntry",
+    "Vp9ReceivedLayerFrame",
     "Vp9ScalabilityStructure",
     "opus_packet_samples",
     "split_annexb",
