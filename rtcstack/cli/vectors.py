@@ -36,6 +36,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rtcstack.dtls.kat import CHECKERS as DTLS_KAT_CHECKERS
+from rtcstack.dtls.vectors import CHECKERS as DTLS_CHECKERS
 from rtcstack.rtp.formats.vectors import CHECKERS as RTP_PAYLOAD_CHECKERS
 from rtcstack.srtp.vectors import CHECKERS as SRTP_CHECKERS
 from rtcstack.vectors import Vector, VectorError, all_vectors
@@ -521,6 +523,8 @@ CHECKERS: dict[str, Callable[[Vector], list[str]]] = {
     "sdp-attribute": check_sdp_attribute,
     **SRTP_CHECKERS,  # srtp-kdf, srtp-aes-cm-keystream, srtp-aead-*: rtcstack/srtp/vectors.py
     **RTP_PAYLOAD_CHECKERS,  # rtp-payload, vp8-descriptor: rtcstack/rtp/formats/vectors.py
+    **DTLS_KAT_CHECKERS,  # tls12-prf: rtcstack/dtls/kat.py
+    **DTLS_CHECKERS,  # dtls-handshake: rtcstack/dtls/vectors.py
 }
 
 
