@@ -252,3 +252,41 @@ def test_property_matches_reference_model(
     else:
         # a packet that arrives after its frame was given up counts as lost and as late
         assert asm.packets_lost <= len(packets) - len(kept) + asm.packets_late
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=12), st.binary(min_size=0, max_size=4))
+def test_vp8_and_h264_fast_depacketize_paths_agree_with_the_full_parsers(
+    head: bytes, tail: bytes
+) -> None:
+    """The per-packet fast paths of Vp8Depacketizer / H264Depacketizer (descriptor length
+    without building the descriptor, FU-A inline) give what the full parsers give."""
+    from rtcstack.common.errors import ParseError
+    from rtcstack.rtp.formats import FuA, H264Depacketizer, Vp8Depacketizer, Vp8PayloadDescriptor
+
+    payload = head + tail
+    try:
+        desc, size = Vp8PayloadDescriptor.parse(payload)
+        expect: object = (payload[size:], desc.start_of_partition and desc.partition_index == 0)
+        if not payload[size:]:
+            expect = ParseError
+    except ParseError:
+        expect = ParseError
+    try:
+        body, start, _ = Vp8Depacketizer().depacketize(payload)
+        got: object = (body, start)
+    except ParseError:
+        got = ParseError
+    assert got == expect
+    if payload and payload[0] & 0x1F == 28:
+        try:
+            fu = FuA.parse(payload)
+            want: object = fu.fragment if not fu.start else bytes((fu.nal_header,)) + fu.fragment
+        except ParseError:
+            want = ParseError
+        try:
+            data, begins, _ = H264Depacketizer().depacketize(payload)
+            have: object = data if begins is False else data[4:]  # start: Annex B start code
+        except ParseError:
+            have = ParseError
+        assert have == want

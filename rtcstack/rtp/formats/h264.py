@@ -322,6 +322,9 @@ class H264Packetizer:
             pos += size
 
 
+_HEADER_BYTE = tuple(bytes((i,)) for i in range(256))
+
+
 class H264Depacketizer:
     """RFC 6184 §5 depacketizer for packetization-modes 0 and 1: payload -> Annex B bytes.
 
@@ -341,11 +344,19 @@ class H264Depacketizer:
         if 1 <= kind <= 23:
             return ANNEXB_START_CODE + payload, None, kind == NalUnitType.IDR
         if kind == _FU_A:
-            fu = FuA.parse(payload)
-            if fu.start:
-                body = ANNEXB_START_CODE + bytes((fu.nal_header,)) + fu.fragment
-                return body, None, fu.nal_type == NalUnitType.IDR
-            return fu.fragment, False, False
+            # FuA.parse's checks inline (the per-packet path of every large frame).
+            if len(payload) < 2:
+                raise ParseError(f"FU-A: need 2 header bytes, got {len(payload)}", 0)
+            h = payload[1]
+            if h & 0x80:
+                if h & 0x40:
+                    # RFC 6184 §5.8: "the Start bit and End bit MUST NOT both be set to one in
+                    # the same FU header."
+                    raise ParseError("FU-A: Start and End bits both set", 1)
+                nal_type = h & 0x1F
+                header = _HEADER_BYTE[(payload[0] & 0xE0) | nal_type]
+                return ANNEXB_START_CODE + header + payload[2:], None, nal_type == 5
+            return payload[2:], False, False
         if kind == _STAP_A:
             stap = StapA.parse(payload)
             parts: list[bytes] = []
