@@ -345,3 +345,16 @@ def test_garbage_during_the_handshake_in_every_state() -> None:
         return data
 
     assert_connected(c, s, run(c, s, Link(tamper=tamper)))
+
+
+def test_config_rejects_what_it_cannot_negotiate() -> None:
+    with pytest.raises(ValueError, match="cipher suite"):
+        DtlsConfig(cert(), cipher_suites=(0x002F,))
+    with pytest.raises(ValueError, match="SRTP profile"):
+        DtlsConfig(cert(), srtp_profiles=(0x0003,))
+    with pytest.raises(ValueError, match="group"):
+        DtlsConfig(cert(), groups=(0x11EC,))
+    with pytest.raises(ValueError, match="mtu"):
+        DtlsConfig(cert(), mtu=200)
+    with pytest.raises(ValueError, match="empty"):
+        DtlsConfig(cert(), cipher_suites=())

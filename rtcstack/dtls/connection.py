@@ -186,6 +186,25 @@ class DtlsConfig:
     random_bytes: Callable[[int], bytes] = os.urandom
     cookie_secret: bytes | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        unknown = [
+            (what, value)
+            for what, values, known in (
+                ("cipher suite", self.cipher_suites, SUITES),
+                ("SRTP profile", self.srtp_profiles, SRTP_KEY_SALT_LENGTHS),
+                ("group", self.groups, NamedGroup._value2member_map_),
+                ("signature scheme", self.signature_schemes, SignatureScheme._value2member_map_),
+            )
+            for value in values
+            if value not in known
+        ]
+        if unknown:
+            raise ValueError("not supported: " + ", ".join(f"{w} {v!r}" for w, v in unknown))
+        if not self.cipher_suites or not self.groups or not self.signature_schemes:
+            raise ValueError("cipher_suites, groups and signature_schemes must not be empty")
+        if self.mtu < 256:
+            raise ValueError(f"mtu {self.mtu} is too small for a DTLS handshake (at least 256)")
+
 
 @dataclass(slots=True)
 class _Outgoing:
@@ -209,8 +228,6 @@ class DtlsConnection:
     def __init__(self, config: DtlsConfig, role: str, *, trace: Trace = NULL_TRACE) -> None:
         if role not in ("client", "server"):
             raise ValueError(f"role must be 'client' or 'server', not {role!r}")
-        if config.mtu < 256:
-            raise ValueError(f"mtu {config.mtu} is too small for a DTLS handshake (at least 256)")
         self.config = config
         self.role = role
         self.is_client = role == "client"
@@ -619,8 +636,8 @@ class DtlsConnection:
             if len(profiles) != 1 or profiles[0] not in self.config.srtp_profiles or mki:
                 raise DtlsAlert(AlertDescription.ILLEGAL_PARAMETER,
                                 f"server use_srtp {profiles} mki={mki.hex()} not offered")
-            self._srtp_profile = profiles[0]
-        self._suite = hello.cipher_suite
+            self._srtp_profile = SrtpProfileId(profiles[0])
+        self._suite = CipherSuite(hello.cipher_suite)
         self._server_random = hello.random
 
     def _on_certificate(self, message: m.Certificate) -> None:
@@ -807,8 +824,8 @@ class DtlsConnection:
             # RFC 5764 §4.1.1: the server picks one of the client's profiles, or omits the
             # extension when none is acceptable.
             srtp_profile = next((p for p in config.srtp_profiles if p in offered), None)
-        self._suite = suite
-        self._srtp_profile = srtp_profile
+        self._suite = CipherSuite(suite)
+        self._srtp_profile = None if srtp_profile is None else SrtpProfileId(srtp_profile)
         self._client_random = hello.random
         self._server_random = self._random(32)
         # Transcript: this ClientHello (RFC 6347 §4.2.1: not the one of a cookie exchange).
