@@ -358,3 +358,94 @@ def test_config_rejects_what_it_cannot_negotiate() -> None:
         DtlsConfig(cert(), mtu=200)
     with pytest.raises(ValueError, match="empty"):
         DtlsConfig(cert(), cipher_suites=())
+
+
+def _rewrite_server_hello(offset: int, value: bytes) -> object:
+    """A Link tamper hook that rewrites bytes of the ServerHello body (first record of the
+    server's flight 4: 13-byte record header, 12-byte handshake header, then the body)."""
+    def tamper(sender: str, data: bytes) -> bytes:
+        if sender == "server" and data[0] == 22 and data[13] == 2:
+            out = bytearray(data)
+            out[25 + offset : 25 + offset + len(value)] = value
+            return bytes(out)
+        return data
+    return tamper
+
+
+def test_downgrade_to_dtls_1_0_is_refused() -> None:
+    c, s = pair()
+    out = run(c, s, Link(tamper=_rewrite_server_hello(0, b"\xfe\xff")))  # type: ignore[arg-type]
+    closed_c = out.closed("client")
+    assert closed_c is not None and closed_c.error is not None
+    assert closed_c.error.description == AlertDescription.PROTOCOL_VERSION
+    closed_s = out.closed("server")
+    assert closed_s is not None and closed_s.error is not None and closed_s.error.remote
+
+
+def test_a_cipher_suite_not_offered_is_refused() -> None:
+    c, s = pair(client={"cipher_suites": (CipherSuite.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,)})
+    # ServerHello body: version (2), random (32), session_id length (1, empty), cipher suite.
+    tamper = _rewrite_server_hello(35, b"\xc0\x2c")
+    out = run(c, s, Link(tamper=tamper))  # type: ignore[arg-type]
+    closed_c = out.closed("client")
+    assert closed_c is not None and closed_c.error is not None
+    assert closed_c.error.description == AlertDescription.ILLEGAL_PARAMETER
+
+
+def test_client_hello_without_extended_master_secret_is_refused() -> None:
+    from rtcstack.dtls.constants import ExtensionType
+
+    c, s = pair()
+    offered = c._client_extensions
+    c._client_extensions = lambda: tuple(  # type: ignore[method-assign]
+        e for e in offered() if e[0] != ExtensionType.EXTENDED_MASTER_SECRET)
+    out = run(c, s, Link())
+    closed_s = out.closed("server")
+    assert closed_s is not None and closed_s.error is not None
+    assert closed_s.error.description == AlertDescription.HANDSHAKE_FAILURE
+    assert "extended_master_secret" in str(closed_s.error)
+    closed_c = out.closed("client")
+    assert closed_c is not None and closed_c.error is not None and closed_c.error.remote
+
+
+def test_server_without_extended_master_secret_is_refused() -> None:
+    from rtcstack.dtls import messages as m
+
+    c, s = pair(server={"require_cookie": False})
+    original = m.ServerHello.serialize
+
+    def without_ems(self: m.ServerHello) -> bytes:
+        return original(m.ServerHello(self.server_version, self.random, self.session_id,
+                                      self.cipher_suite, self.compression_method,
+                                      tuple(e for e in self.extensions if e[0] != 23)))
+
+    m.ServerHello.serialize = without_ems  # type: ignore[method-assign]
+    try:
+        out = run(c, s, Link())
+    finally:
+        m.ServerHello.serialize = original  # type: ignore[method-assign]
+    closed_c = out.closed("client")
+    assert closed_c is not None and closed_c.error is not None
+    assert closed_c.error.description == AlertDescription.HANDSHAKE_FAILURE
+
+
+def test_a_dtls_1_3_offer_is_answered_with_1_2() -> None:
+    """Browsers offer DTLS 1.3 next to 1.2 (supported_versions, key_share with a hybrid
+    X25519MLKEM768 group); a 1.2 server answers 1.2 and ignores both (RFC 8446 §4.2.1)."""
+    from rtcstack.dtls import messages as m
+    from rtcstack.dtls.constants import DTLS_1_2, DTLS_1_3, ExtensionType
+
+    c, s = pair()
+    offered = c._client_extensions
+
+    def with_13() -> tuple[tuple[int, bytes], ...]:
+        share = (0x11EC).to_bytes(2, "big") + (1216).to_bytes(2, "big") + bytes(1216)
+        return (*offered(),
+                (ExtensionType.SUPPORTED_VERSIONS,
+                 m.encode_supported_versions_client((DTLS_1_3, DTLS_1_2))),
+                (ExtensionType.KEY_SHARE, len(share).to_bytes(2, "big") + share))
+
+    c._client_extensions = with_13  # type: ignore[method-assign]
+    out = run(c, s, Link())
+    assert_connected(c, s, out)  # the ~1.4 kB ClientHello is fragmented at MTU 1200 too
+
