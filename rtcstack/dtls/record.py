@@ -274,6 +274,14 @@ def _check_plaintext(plaintext: bytes) -> None:
         )
 
 
+def _seq64(epoch: int, seq: int) -> int:
+    """RFC 6347 §4.1.2.1: the 64-bit sequence number of the AEAD nonce and additional data is
+    epoch || 48-bit sequence_number."""
+    if not (0 <= epoch <= MAX_EPOCH and 0 <= seq <= MAX_SEQUENCE_NUMBER):
+        raise _epoch_seq_error(epoch, seq)
+    return (epoch << 48) | seq
+
+
 class _GcmCipher(RecordCipher):
     """RFC 5288 §3: nonce = salt (4, from the write IV) || nonce_explicit (8); the fragment is
     ``nonce_explicit || ciphertext || tag``.  rtcstack sends epoch || sequence_number as the
@@ -293,10 +301,7 @@ class _GcmCipher(RecordCipher):
     def encrypt(
         self, content_type: int, version: int, epoch: int, seq: int, plaintext: bytes
     ) -> bytes:
-        # RFC 6347 §4.1.2.1: the 64-bit sequence number is epoch || 48-bit sequence_number
-        if not (0 <= epoch <= MAX_EPOCH and 0 <= seq <= MAX_SEQUENCE_NUMBER):
-            raise _epoch_seq_error(epoch, seq)
-        seq64 = (epoch << 48) | seq
+        seq64 = _seq64(epoch, seq)
         _check_plaintext(plaintext)
         explicit = _U64.pack(seq64)
         aad = _AAD.pack(seq64, content_type, version, len(plaintext))
@@ -305,10 +310,7 @@ class _GcmCipher(RecordCipher):
     def decrypt(
         self, content_type: int, version: int, epoch: int, seq: int, fragment: bytes
     ) -> bytes:
-        # RFC 6347 §4.1.2.1: the 64-bit sequence number is epoch || 48-bit sequence_number
-        if not (0 <= epoch <= MAX_EPOCH and 0 <= seq <= MAX_SEQUENCE_NUMBER):
-            raise _epoch_seq_error(epoch, seq)
-        seq64 = (epoch << 48) | seq
+        seq64 = _seq64(epoch, seq)
         n = len(fragment) - _EXPLICIT_NONCE - _TAG
         if n < 0:
             raise ParseError(
@@ -342,10 +344,7 @@ class _ChaChaCipher(RecordCipher):
     def encrypt(
         self, content_type: int, version: int, epoch: int, seq: int, plaintext: bytes
     ) -> bytes:
-        # RFC 6347 §4.1.2.1: the 64-bit sequence number is epoch || 48-bit sequence_number
-        if not (0 <= epoch <= MAX_EPOCH and 0 <= seq <= MAX_SEQUENCE_NUMBER):
-            raise _epoch_seq_error(epoch, seq)
-        seq64 = (epoch << 48) | seq
+        seq64 = _seq64(epoch, seq)
         _check_plaintext(plaintext)
         aad = _AAD.pack(seq64, content_type, version, len(plaintext))
         return self._encrypt((self._iv ^ seq64).to_bytes(12, "big"), plaintext, aad)
@@ -353,10 +352,7 @@ class _ChaChaCipher(RecordCipher):
     def decrypt(
         self, content_type: int, version: int, epoch: int, seq: int, fragment: bytes
     ) -> bytes:
-        # RFC 6347 §4.1.2.1: the 64-bit sequence number is epoch || 48-bit sequence_number
-        if not (0 <= epoch <= MAX_EPOCH and 0 <= seq <= MAX_SEQUENCE_NUMBER):
-            raise _epoch_seq_error(epoch, seq)
-        seq64 = (epoch << 48) | seq
+        seq64 = _seq64(epoch, seq)
         n = len(fragment) - _TAG
         if n < 0:
             raise ParseError(
