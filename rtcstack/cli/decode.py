@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rtcstack.cli.decode_payloads import _scalar
 from rtcstack.common import RtcstackError
 from rtcstack.common.errors import ParseError
 from rtcstack.demux import PacketKind, classify
@@ -191,8 +192,16 @@ def _decode_rtcp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _decode_dtls(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """RFC 6347 §4.1 every record; the epoch-0 handshake in full (:mod:`.decode_dtls`)."""
+    from rtcstack.cli.decode_dtls import describe_dtls
+
+    return describe_dtls(data)
+
+
 DECODERS: dict[PacketKind, Decoder] = {
     PacketKind.STUN: _decode_stun,
+    PacketKind.DTLS: _decode_dtls,
     PacketKind.CHANNEL_DATA: _decode_channel_data,
     PacketKind.RTP: _decode_rtp,
     PacketKind.RTCP: _decode_rtcp,
@@ -263,14 +272,6 @@ def decode(data: bytes, args: argparse.Namespace | None = None) -> dict[str, Any
 # --- human output ---------------------------------------------------------------------------
 
 
-def _scalar(value: object) -> str:
-    if value is None:
-        return "-"
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    return str(value)
 
 
 def _is_flat(value: object) -> bool:
@@ -408,6 +409,12 @@ def run(args: argparse.Namespace) -> int:
     error = _payload_error(result)
     if error is not None:
         print(f"rtcstack decode: {_payload_error_text(error)}", file=sys.stderr)
+        return 1
+    if result["kind"] == PacketKind.DTLS.value and result["decoded"]["errors"]:
+        from rtcstack.cli.decode_dtls import failure_lines
+
+        for line in failure_lines(result["decoded"]):
+            print(f"rtcstack decode: {line}", file=sys.stderr)
         return 1
     return 0
 

@@ -468,6 +468,7 @@ _DECODERS: dict[str, tuple[str, Callable[[bytes, dict[str, Any]], None]]] = {
 
 
 def _scalar(value: object) -> str:
+    """One value in the human output (shared with :mod:`rtcstack.cli.decode`)."""
     if value is None:
         return "-"
     if value is True:
