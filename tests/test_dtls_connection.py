@@ -449,3 +449,13 @@ def test_a_dtls_1_3_offer_is_answered_with_1_2() -> None:
     out = run(c, s, Link())
     assert_connected(c, s, out)  # the ~1.4 kB ClientHello is fragmented at MTU 1200 too
 
+
+
+def test_keying_material_outlives_the_connection() -> None:
+    c, s = pair()
+    assert_connected(c, s, run(c, s, Link()))
+    before = s.srtp_keying_material()
+    c.close()
+    run(c, s, Link(), start=False, stop=lambda o: o.closed("server") is not None)
+    assert s.state is DtlsState.CLOSED
+    assert s.srtp_keying_material() == before == c.srtp_keying_material()

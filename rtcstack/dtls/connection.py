@@ -299,7 +299,9 @@ class DtlsConnection:
         self, label: bytes, length: int, context: bytes | None = None
     ) -> bytes:
         """RFC 5705 §4 keying material exporter (after the handshake)."""
-        if not self._master_secret or self.state is not DtlsState.CONNECTED:
+        # Still available after the connection closed: the material outlives the association
+        # that agreed it (a peer may close right after the handshake).
+        if not self._completed:
             raise InvalidStateError("keying material exists only once the handshake is complete")
         if self._suite is None:
             raise InvalidStateError("no cipher suite")
@@ -922,6 +924,7 @@ class DtlsConnection:
 
     _cv_transcript = b""
     _peer_verified = False
+    _completed = False
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -960,6 +963,7 @@ class DtlsConnection:
 
     def _complete(self) -> None:
         self.state = DtlsState.CONNECTED
+        self._completed = True
         self._retransmissions = 0
         if self.is_client:
             self._timer = None

@@ -1,0 +1,323 @@
+"""An asyncio driver for one sans-IO :class:`~rtcstack.dtls.DtlsConnection` over a UDP socket.
+
+::
+
+    client = await connect_dtls(DtlsConfig(Certificate.generate()), ("127.0.0.1", 4433))
+    done = await client.handshake()              # HandshakeComplete, or raises
+    client.send(b"hello")
+    reply = await client.receive()               # bytes; None once the peer closed cleanly
+    material = client.connection.srtp_keying_material()   # RFC 5764 §4.2
+    client.close()
+
+    server = await accept_dtls(DtlsConfig(cert), ("127.0.0.1", 0))
+    print(server.local_address)                  # the bound port
+    await server.handshake()
+
+One endpoint is one association with one peer (RFC 6347 over a plain UDP socket, no ICE):
+
+- the client's socket is *connected* to ``remote``, so only that peer's datagrams reach it and
+  an ICMP "port unreachable" ends the handshake at once (:class:`DtlsConnectionError`);
+- the server's socket is bound to ``local`` and learns its peer from the first datagram that
+  carries a DTLS handshake record (first byte 22, RFC 6347 §4.1 ContentType handshake); from
+  then on datagrams from any other address are ignored (counted in :attr:`DtlsEndpoint.ignored`)
+  and everything is sent to that peer.  Datagrams that are not a handshake record before the
+  peer is known are ignored too, so stray traffic cannot capture the server.
+
+The driver feeds every datagram into the connection with ``loop.time()`` as ``now``, sends what
+``poll_transmit()`` returns, and keeps exactly one ``loop.call_at`` timer armed at
+``poll_timeout()`` (re-armed after every input): the RFC 6347 §4.2.4 retransmission schedule
+runs as the connection computes it, with no polling.
+
+Errors: :meth:`DtlsEndpoint.handshake` and :meth:`DtlsEndpoint.receive` raise the
+:class:`~rtcstack.dtls.DtlsAlert` the connection ended with (sent or received; its message says
+which), :class:`DtlsTimeoutError` when the caller's timeout runs out, and
+:class:`DtlsConnectionError` when the socket fails or the endpoint was closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any, cast
+
+from rtcstack.common.trace import NULL_TRACE, Trace
+from rtcstack.common.types import Address, format_address
+from rtcstack.dtls.connection import (
+    ApplicationData,
+    Closed,
+    DtlsConfig,
+    DtlsConnection,
+    DtlsState,
+    HandshakeComplete,
+)
+from rtcstack.dtls.constants import ContentType
+from rtcstack.dtls.errors import DtlsError
+
+__all__ = [
+    "DtlsConnectionError",
+    "DtlsEndpoint",
+    "DtlsTimeoutError",
+    "accept_dtls",
+    "connect_dtls",
+]
+
+
+class DtlsTimeoutError(DtlsError, TimeoutError):
+    """The handshake did not complete within the caller's timeout."""
+
+
+class DtlsConnectionError(DtlsError, ConnectionError):
+    """The socket failed (ICMP port unreachable, closed) or the endpoint was closed locally."""
+
+
+def _short(addr: Any) -> Address:
+    """asyncio gives IPv6 addresses as 4-tuples; rtcstack uses (host, port)."""
+    return (str(addr[0]), int(addr[1]))
+
+
+class DtlsEndpoint(asyncio.DatagramProtocol):
+    """One :class:`DtlsConnection` on one UDP socket; see the module docstring.
+
+    Build it with :func:`connect_dtls` (client) or :func:`accept_dtls` (server).
+    """
+
+    def __init__(self, connection: DtlsConnection, remote: Address | None, *,
+                 on_handshake: Callable[[HandshakeComplete], None] | None = None,
+                 trace: Trace = NULL_TRACE) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.connection = connection
+        #: The peer: given to the client, learnt by the server from its first handshake record.
+        self.remote_address: Address | None = remote
+        self.local_address: Address = ("", 0)
+        #: Datagrams ignored because they came from another address than the peer's.
+        self.ignored = 0
+        #: RFC 5764 §4.2 EXTRACTOR-dtls_srtp material of the negotiated profile, taken when the
+        #: handshake completes (the connection refuses exports once it is closed, and the
+        #: peer may close right away), or None (no profile, or not yet).
+        self.srtp_keying_material: bytes | None = None
+        self._on_handshake = on_handshake
+        self._connected_socket = remote is not None
+        self._trace = trace
+        self._transport: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._handshake: asyncio.Future[HandshakeComplete] = self._loop.create_future()
+        self._received: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False  # the connection ended (Closed event or local close)
+        self._error: DtlsError | None = None  # why it ended, None for close_notify
+        self._failure: DtlsError | None = None  # a socket error that overrides Closed(None)
+
+    # --- asyncio.DatagramProtocol -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.DatagramTransport, transport)
+        self.local_address = _short(transport.get_extra_info("sockname"))
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        source = _short(addr)
+        if self.remote_address is None:
+            if not data or data[0] != ContentType.HANDSHAKE:
+                self.ignored += 1
+                self._trace("dtls.udp.ignored", addr=source, reason="not a handshake record")
+                return
+            self.remote_address = source
+            self._trace("dtls.udp.peer", addr=source)
+        elif not self._connected_socket and source != self.remote_address:
+            self.ignored += 1
+            self._trace("dtls.udp.ignored", addr=source, reason="not the peer")
+            return
+        self.connection.handle_datagram(data, now=self._loop.time())
+        self._service()
+
+    def error_received(self, exc: Exception) -> None:
+        self._trace("dtls.udp.error", error=repr(exc))
+        if not self._connected_socket or self._closed:
+            # An unconnected socket's error cannot be tied to the peer; the timer decides.
+            return
+        where = format_address(self.remote_address) if self.remote_address else "the peer"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._abort(DtlsConnectionError(f"{where}: {reason}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if not self._closed:
+            self._abort(DtlsConnectionError(f"socket closed: {exc}" if exc else "socket closed"))
+
+    # --- public API -------------------------------------------------------------------------
+
+    async def handshake(self, timeout: float | None = None) -> HandshakeComplete:
+        """Wait for the handshake: its :class:`HandshakeComplete`, or raise the
+        :class:`DtlsAlert` it failed with, :class:`DtlsTimeoutError` after ``timeout`` seconds
+        (the endpoint is then closed), :class:`DtlsConnectionError`."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self._handshake)
+        except TimeoutError as exc:
+            if isinstance(exc, DtlsError):
+                raise
+            self._abort(DtlsTimeoutError(f"no DTLS handshake within {timeout:g} s"))
+            raise DtlsTimeoutError(f"no DTLS handshake within {timeout:g} s") from None
+
+    def send(self, data: bytes) -> None:
+        """Send application data (after the handshake; InvalidStateError before or after
+        close)."""
+        self.connection.send(data)
+        self._service()
+
+    async def receive(self) -> bytes | None:
+        """The next application data, in order; ``None`` once the connection closed cleanly
+        (close_notify, either side); raises the error it ended with otherwise."""
+        while not self._received:
+            if self._closed:
+                if self._error is not None:
+                    raise self._error
+                return None
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._received.popleft()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended (close_notify, an alert, or :meth:`close`)."""
+        return self._closed
+
+    @property
+    def error(self) -> DtlsError | None:
+        """Why the connection ended, or None (still open, or closed cleanly)."""
+        return self._error
+
+    def close(self) -> None:
+        """Send close_notify (RFC 5246 §7.2.1) if the connection is still up, then close the
+        socket (after the queued datagrams are written)."""
+        if not self._closed:
+            self._failure = self._failure or DtlsConnectionError("closed locally")
+            self.connection.close()
+            self._service()
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.close()
+
+    # --- the drive loop ---------------------------------------------------------------------
+
+    def _service(self) -> None:
+        conn = self.connection
+        while (datagram := conn.poll_transmit()) is not None:
+            self._send(datagram)
+        while (event := conn.poll_event()) is not None:
+            if isinstance(event, ApplicationData):
+                self._received.append(event.data)
+            elif isinstance(event, HandshakeComplete):
+                self._handshake_complete(event)
+            elif isinstance(event, Closed):
+                self._on_closed(event)
+        if self._waiter is not None and not self._waiter.done() and (
+                self._received or self._closed):
+            self._waiter.set_result(None)
+        self._arm()
+
+    def _handshake_complete(self, event: HandshakeComplete) -> None:
+        # Runs as the event is polled, before any later datagram (a close_notify) is handled.
+        if event.srtp_profile is not None and self.connection.state is DtlsState.CONNECTED:
+            self.srtp_keying_material = self.connection.srtp_keying_material()
+        if self._on_handshake is not None:
+            self._on_handshake(event)
+        if not self._handshake.done():
+            self._handshake.set_result(event)
+
+    def _on_closed(self, event: Closed) -> None:
+        self._closed = True
+        error: DtlsError | None = event.error
+        if error is None and self._failure is not None:
+            error = self._failure
+        self._error = error
+        if not self._handshake.done():
+            self._handshake.set_exception(
+                error or DtlsConnectionError("the peer closed the connection during the handshake"))
+            self._handshake.exception()  # retrieved: nobody may be waiting for it
+        self._trace("dtls.udp.closed", error=str(error) if error else None)
+
+    def _abort(self, error: DtlsError) -> None:
+        """End the connection because of the socket or a timeout (no alert to send that could
+        arrive: close_notify is still sent, as a courtesy, when the socket is up)."""
+        if self._closed:
+            return
+        self._failure = error
+        self.connection.close()
+        self._service()
+        if not self._closed:  # pragma: no cover - close() always reports Closed
+            self._on_closed(Closed(None))
+
+    def _send(self, datagram: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing() or self.remote_address is None:
+            return
+        if self._connected_socket:
+            transport.sendto(datagram)
+        else:
+            transport.sendto(datagram, self.remote_address)
+
+    def _arm(self) -> None:
+        deadline = None if self._closed else self.connection.poll_timeout()
+        if deadline == self._timer_at and (deadline is None or self._timer is not None):
+            return
+        self._cancel_timer()
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        due = self._timer_at
+        self._timer = None
+        self._timer_at = None
+        now = self._loop.time()
+        if due is not None and now < due:  # call_at may fire within the clock resolution
+            now = due
+        self.connection.handle_timeout(now=now)
+        self._service()
+
+
+async def connect_dtls(config: DtlsConfig, remote: Address, *, local: Address | None = None,
+                       on_handshake: Callable[[HandshakeComplete], None] | None = None,
+                       trace: Trace = NULL_TRACE) -> DtlsEndpoint:
+    """A DTLS client on a UDP socket connected to ``remote`` (bound to ``local`` if given) that
+    has sent its first ClientHello; ``await endpoint.handshake()`` for the result.
+    ``on_handshake`` is called with the HandshakeComplete as soon as it happens, while the
+    connection is certainly still up (the place to call ``export_keying_material``).
+    ``OSError`` if the socket cannot be made (unresolvable host, address in use)."""
+    loop = asyncio.get_running_loop()
+    connection = DtlsConnection(config, "client", trace=trace)
+    _, endpoint = await loop.create_datagram_endpoint(
+        lambda: DtlsEndpoint(connection, remote, on_handshake=on_handshake, trace=trace),
+        remote_addr=remote,
+        local_addr=local)
+    endpoint.remote_address = _short(cast(asyncio.DatagramTransport,
+                                          endpoint._transport).get_extra_info("peername"))
+    connection.connect(now=loop.time())
+    endpoint._service()
+    return endpoint
+
+
+async def accept_dtls(config: DtlsConfig, local: Address, *,
+                      on_handshake: Callable[[HandshakeComplete], None] | None = None,
+                      trace: Trace = NULL_TRACE) -> DtlsEndpoint:
+    """A DTLS server on a UDP socket bound to ``local`` (port 0: any free port, see
+    ``endpoint.local_address``), waiting for one client; ``await endpoint.handshake()``;
+    ``on_handshake`` as for :func:`connect_dtls`.
+    ``OSError`` if the address cannot be bound."""
+    loop = asyncio.get_running_loop()
+    connection = DtlsConnection(config, "server", trace=trace)
+    _, endpoint = await loop.create_datagram_endpoint(
+        lambda: DtlsEndpoint(connection, None, on_handshake=on_handshake, trace=trace),
+        local_addr=local)
+    return endpoint
