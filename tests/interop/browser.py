@@ -18,6 +18,7 @@ See /work/shared/INTEROP.md for why each flag and pref is there.  The pieces:
           cap = session.capture("audio-video-data")          # Capture(offer, answer, ...)
           res = session.accepts_answer("data-only", lambda offer: my_answer(offer))
           accepted, answer, error = session.answers_offer(cap.offer, "audio-video-data")
+          run = session.connects("audio-only", answerer)  # ConnectResult: connectionState...
 
 - :func:`capture`, :func:`browser_accepts_answer`, :func:`browser_answers_offer` -- the same as
   one-shot functions; each takes a browser name (and launches for that one call) or an open
@@ -79,6 +80,7 @@ __all__ = [
     "BrowserError",
     "BrowserSession",
     "Capture",
+    "ConnectResult",
     "OfferResult",
     "PageServer",
     "browser_accepts_answer",
@@ -569,6 +571,23 @@ class AnswerResult:
     signaling_state: str
 
 
+@dataclass(frozen=True)
+class ConnectResult:
+    """The browser offered, Python answered, and the connection ran: the ``connectionState``
+    reached (``"connected"``, ``"failed"``, or where it stood at the deadline), the states it
+    went through, and the page's ``transport``/``certificate``/``candidate-pair`` stats."""
+
+    offer: str
+    answer: str
+    accepted: bool
+    error: str | None
+    connection_state: str | None
+    ice_connection_state: str | None
+    states: tuple[str, ...]
+    elapsed_ms: float | None
+    stats: tuple[dict[str, JSON], ...]
+
+
 class OfferResult(NamedTuple):
     """Python offered; did the browser accept it, and what did it answer?"""
 
@@ -773,6 +792,36 @@ class BrowserSession:
             accepted=bool(r.get("accepted")),
             error=None if error is None else str(error),
             signaling_state=str(r.get("signaling_state")),
+        )
+
+    def connects(self, scenario: str, answerer: Callable[[str], str], *,
+                 wait: float = 10.0) -> ConnectResult:
+        """The browser offers ``scenario``, ``answerer(offer_sdp)`` answers, the page applies the
+        answer and waits up to ``wait`` seconds for ``connectionState`` "connected" or "failed"
+        (the test brings the peer the answer describes)."""
+        self._check_mdns(scenario)
+
+        def answer(data: JSON) -> JSON:
+            if not isinstance(data, dict) or not isinstance(data.get("offer"), str):
+                raise ValueError(f"page sent {data!r}, expected an offer")
+            return {"answer": answerer(data["offer"])}
+
+        r = self.run("connect", {"scenario": scenario, "wait_ms": int(wait * 1000)},
+                     {"answer": answer}, timeout=wait + self.timeout)
+        error = r.get("error")
+        stats = r.get("stats")
+        elapsed = r.get("elapsed_ms")
+        return ConnectResult(
+            offer=_sdp(r, "offer"),
+            answer=_sdp(r, "answer"),
+            accepted=bool(r.get("accepted")),
+            error=None if error is None else str(error),
+            connection_state=r.get("connection_state"),
+            ice_connection_state=r.get("ice_connection_state"),
+            states=tuple(str(x) for x in r.get("states") or ()),
+            elapsed_ms=float(elapsed) if isinstance(elapsed, (int, float)) else None,
+            stats=tuple(x for x in stats if isinstance(x, dict)) if isinstance(stats, list)
+            else (),
         )
 
     def answers_offer(self, offer_sdp: str, scenario: str) -> OfferResult:
