@@ -13,7 +13,7 @@ from rtcstack.common.errors import InvalidStateError
 from rtcstack.common.trace import TraceRecorder
 from rtcstack.dtls.certificate import Certificate
 from rtcstack.dtls.connection import DtlsConfig, DtlsConnection, DtlsState
-from rtcstack.dtls.constants import AlertDescription, CipherSuite, SrtpProfileId
+from rtcstack.dtls.constants import AlertDescription, CipherSuite, NamedGroup, SrtpProfileId
 from tests.dtls_harness import Link, Outcome, run
 
 
@@ -73,6 +73,7 @@ def test_handshake_defaults_ecdsa() -> None:
     assert done is not None
     assert done.cipher_suite == CipherSuite.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
     assert done.srtp_profile == SrtpProfileId.SRTP_AEAD_AES_128_GCM
+    assert done.group == NamedGroup.X25519 == out.completed("server").group  # type: ignore[union-attr]
     assert len(c.srtp_keying_material()) == 56  # RFC 5764 §4.2: 2 * (16 + 12)
     # With the cookie exchange: CH, HVR, CH, flight 4, flight 5, flight 6 -> 3 round trips.
     assert out.now == pytest.approx(0.06)

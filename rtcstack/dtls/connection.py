@@ -138,6 +138,7 @@ class HandshakeComplete:
     cipher_suite: int
     srtp_profile: int | None
     peer_certificate: bytes
+    group: int | None = None  # the ECDHE group (NamedGroup)
     extended_master_secret: bool = True
 
 
@@ -161,6 +162,8 @@ Event = HandshakeComplete | ApplicationData | Closed
 class DtlsConfig:
     """What one endpoint brings to a handshake.
 
+    ``groups``: ECDHE groups, best first; a client must include the curve of its peer's
+    certificate (RFC 8422 §5.1: a browser's P-256 ECDSA certificate needs P-256 offered).
     ``remote_fingerprints``: the ``a=fingerprint`` values from the peer's SDP as
     ``(algorithm, "AB:CD:..")`` pairs (RFC 8122 §5); the peer's certificate must match one
     (RFC 8827 §6.5).  None accepts any certificate (test tools only).
@@ -664,7 +667,7 @@ class DtlsConnection:
         verify_signature(self._peer_certificate, message.signature_scheme,
                          self._client_random + self._server_random + message.signed_params(),
                          message.signature)
-        self._peer_group = message.named_group
+        self._peer_group = NamedGroup(message.named_group)
         self._peer_public = message.public_key
 
     def _check_suite_key(self, scheme: int) -> None:
@@ -849,6 +852,7 @@ class DtlsConnection:
                                       m.Certificate((config.certificate.der,)).serialize())]
         exchange = KeyExchange.generate(group, self._random)
         self._key_exchange = exchange
+        self._peer_group = NamedGroup(group)
         params = m.ServerKeyExchange(group, exchange.public_bytes(), scheme, b"")
         signature = config.certificate.sign(
             scheme, self._client_random + self._server_random + params.signed_params())
@@ -971,7 +975,7 @@ class DtlsConnection:
         if self._suite is None:
             raise InvalidStateError("connected without a cipher suite")
         self._events.append(HandshakeComplete(self._suite, self._srtp_profile,
-                                              self._peer_certificate))
+                                              self._peer_certificate, self._peer_group))
         while self._pending_data:
             self._events.append(ApplicationData(self._pending_data.popleft()))
 
