@@ -460,3 +460,37 @@ def test_keying_material_outlives_the_connection() -> None:
     run(c, s, Link(), start=False, stop=lambda o: o.closed("server") is not None)
     assert s.state is DtlsState.CLOSED
     assert s.srtp_keying_material() == before == c.srtp_keying_material()
+
+
+def test_server_refuses_an_ecdsa_certificate_on_a_curve_the_client_did_not_offer() -> None:
+    """RFC 8422 §5.1: with supported_groups present, the server's ECDSA certificate must use a
+    listed curve; a P-256 certificate cannot serve a client offering only X25519."""
+    from rtcstack.dtls.constants import NamedGroup as G
+
+    c, s = pair(client={"groups": (G.X25519,)})
+    out = run(c, s, Link())
+    closed_s = out.closed("server")
+    assert closed_s is not None and closed_s.error is not None
+    assert closed_s.error.description == AlertDescription.HANDSHAKE_FAILURE
+    assert "curve" in str(closed_s.error)
+
+
+def test_renegotiation_is_refused_with_a_warning() -> None:
+    """RFC 5246 §7.2.2 no_renegotiation, for a protected ClientHello (message_seq 0, RFC 6347
+    §4.2.2) after the handshake; the connection stays up."""
+    from rtcstack.dtls import messages as m
+    from rtcstack.dtls.constants import ContentType, HandshakeType
+
+    c, s = pair()
+    assert_connected(c, s, run(c, s, Link()))
+    hello = m.ClientHello(0xFEFD, bytes(32), b"", b"", (0xC02B,), b"\x00",
+                          ((23, b""),)).serialize()
+    fragment = m.fragment_handshake(HandshakeType.CLIENT_HELLO, 0, hello, 1000)[0]
+    s.handle_datagram(c._records.protect(ContentType.HANDSHAKE, fragment), now=5.0)
+    reply = s.poll_transmit()
+    assert reply is not None and s.state is DtlsState.CONNECTED
+    c.handle_datagram(reply, now=5.0)
+    assert c.state is DtlsState.CONNECTED  # a warning alert: still connected
+    c.send(b"still here")
+    s.handle_datagram(c.poll_transmit() or b"", now=5.1)
+    assert getattr(s.poll_event(), "data", None) == b"still here"

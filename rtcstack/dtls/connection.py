@@ -114,6 +114,7 @@ DEFAULT_SRTP_PROFILES = (
 )
 _CERTIFICATE_TYPES = (64, 1)  # RFC 8422 §5.5 ecdsa_sign, RFC 5246 §7.4.4 rsa_sign
 _EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"  # RFC 5764 §4.2
+_CERTIFICATE_CURVES = {"ecdsa-p256": NamedGroup.SECP256R1, "ecdsa-p384": NamedGroup.SECP384R1}
 _MAX_PENDING_APPLICATION_DATA = 32
 _MAX_HELLO_VERIFY = 4  # HelloVerifyRequests a client follows before giving up
 
@@ -487,12 +488,20 @@ class DtlsConnection:
     def _connected_fragment(self, fragment: m.HandshakeFragment, epoch: int) -> bool:
         """Handshake bytes after the handshake: a retransmitted flight 5 (the server lost... our
         flight 6 was lost), or a renegotiation attempt, which is refused (RFC 5746 §4.2,
-        RFC 5246 §7.2.2 no_renegotiation)."""
-        if fragment.message_seq < self._reassembler.next_seq:
-            return True
-        if fragment.msg_type in (HandshakeType.CLIENT_HELLO, HandshakeType.HELLO_REQUEST):
+        RFC 5246 §7.2.2 no_renegotiation).  A rehandshake starts again at message_seq 0
+        (RFC 6347 §4.2.2) under the current keys, so a protected ClientHello or HelloRequest is
+        a renegotiation whatever its message_seq; a plaintext one is a late copy of the
+        initial handshake."""
+        renegotiation = fragment.msg_type in (HandshakeType.CLIENT_HELLO,
+                                              HandshakeType.HELLO_REQUEST)
+        if renegotiation and epoch > 0:
             if fragment.fragment_offset == 0:
                 self._send_alert(AlertLevel.WARNING, AlertDescription.NO_RENEGOTIATION)
+            return False
+        if fragment.message_seq < self._reassembler.next_seq:
+            return True
+        if renegotiation:
+            self._drop("plaintext-hello-after-handshake")
             return False
         self._drop("handshake-after-finished")
         return False
@@ -813,6 +822,13 @@ class DtlsConnection:
         groups_data = extensions.get(ExtensionType.SUPPORTED_GROUPS)
         client_groups = (m.decode_supported_groups(groups_data) if groups_data is not None
                          else (NamedGroup.SECP256R1,))  # RFC 8422 §4: absent means any
+        curve = _CERTIFICATE_CURVES.get(config.certificate.key_type)
+        if groups_data is not None and curve is not None and curve not in client_groups:
+            # RFC 8422 §5.1: with supported_groups present, the server's ECDSA certificate
+            # "MUST" use a curve the client listed.
+            raise DtlsAlert(AlertDescription.HANDSHAKE_FAILURE,
+                            f"our {config.certificate.key_type} certificate's curve is not in the "
+                            f"client's supported_groups {list(client_groups)}")
         group = next((g for g in config.groups if g in client_groups), None)
         if group is None:
             raise DtlsAlert(AlertDescription.HANDSHAKE_FAILURE,
