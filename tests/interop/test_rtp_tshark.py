@@ -41,8 +41,8 @@ def _checksum(data: bytes) -> int:
     return int(~total & 0xFFFF)
 
 
-def _frame(payload: bytes, dport: int) -> bytes:
-    udp = struct.pack("!HHHH", 50000, dport, 8 + len(payload), 0) + payload
+def _frame(payload: bytes, dport: int, sport: int = 50000) -> bytes:
+    udp = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
                      bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
@@ -50,11 +50,14 @@ def _frame(payload: bytes, dport: int) -> bytes:
     return ether + ip + udp
 
 
-def write_pcap(path: Path, datagrams: list[tuple[bytes, int]]) -> None:
-    """Classic libpcap format: magic a1b2c3d4, v2.4, snaplen 65535, linktype 1 (Ethernet)."""
+def write_pcap(path: Path, datagrams: list[tuple[bytes, int]] | list[tuple[bytes, int, int]]
+               ) -> None:
+    """Classic libpcap format: magic a1b2c3d4, v2.4, snaplen 65535, linktype 1 (Ethernet).
+    Each datagram is ``(payload, destination port)`` or ``(payload, destination port, source
+    port)``, all on 127.0.0.1."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for i, (payload, port) in enumerate(datagrams):
-        frame = _frame(payload, port)
+    for i, (payload, port, *source) in enumerate(datagrams):
+        frame = _frame(payload, port, *source)
         out.append(struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)) + frame)
     path.write_bytes(b"".join(out))
 
