@@ -34,7 +34,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtcstack.dtls import DtlsConnection
+from rtcstack.dtls import AlertDescription, DtlsConnection
 from rtcstack.dtls.certificate import Certificate
 from rtcstack.dtls.connection import ApplicationData, Closed, Event, HandshakeComplete
 
@@ -385,6 +385,14 @@ class DtlsUdpEndpoint:
             self.conn.connect(now=time.monotonic())
         self.run_until(HandshakeComplete, timeout)
         return next(e for e in self.events if isinstance(e, HandshakeComplete))
+
+    def expect_bad_certificate(self, timeout: float = 5.0) -> None:
+        """Drive until ``Closed``: the fingerprint check failed on our side, so we sent the
+        fatal bad_certificate alert (RFC 8122 §5, RFC 5246 §7.2.2)."""
+        closed = self.run_until_closed(timeout)
+        assert closed.error is not None
+        assert not closed.error.remote, closed.error
+        assert closed.error.description == AlertDescription.BAD_CERTIFICATE
 
     def run_until_closed(self, timeout: float = 5.0) -> Closed:
         """Drive until ``Closed`` (e.g. after a failed fingerprint check)."""

@@ -30,7 +30,7 @@ from rtcstack.dtls.connection import (
     DtlsConnection,
     HandshakeComplete,
 )
-from rtcstack.dtls.constants import AlertDescription, CipherSuite, NamedGroup, SrtpProfileId
+from rtcstack.dtls.constants import CipherSuite, NamedGroup, SrtpProfileId
 from tests.interop.dtls_peers import (
     GNUTLS_DTLS12,
     KEYING_MATERIAL_GNUTLS,
@@ -239,10 +239,7 @@ def test_wrong_fingerprint_rtcstack_client(creds: dict[tuple[str, str], Credenti
         server.wait_for(READY_GNUTLS_SERVER, TIMEOUT)
         config = DtlsConfig(ours.certificate, remote_fingerprints=[wrong])
         with DtlsUdpEndpoint(DtlsConnection(config, "client"), ("127.0.0.1", port)) as ep:
-            closed = ep.run_until_closed(TIMEOUT)
-            assert closed.error is not None
-            assert not closed.error.remote
-            assert closed.error.description == AlertDescription.BAD_CERTIFICATE
+            ep.expect_bad_certificate(TIMEOUT)
             server.wait_for(r"Alert\[2\|42\] - Certificate is bad - was received", TIMEOUT)
 
 
@@ -253,8 +250,5 @@ def test_wrong_fingerprint_rtcstack_server(creds: dict[tuple[str, str], Credenti
     with DtlsUdpEndpoint(DtlsConnection(config, "server")) as ep:
         command = gnutls_client_command(ep.address[1], peer, srtp="SRTP_AES128_CM_HMAC_SHA1_80")
         with start_peer(command) as client:
-            closed = ep.run_until_closed(TIMEOUT)
-            assert closed.error is not None
-            assert not closed.error.remote
-            assert closed.error.description == AlertDescription.BAD_CERTIFICATE
+            ep.expect_bad_certificate(TIMEOUT)
             client.wait_for(r"(?i)alert.*(42|certificate is bad)", TIMEOUT)

@@ -221,9 +221,7 @@ def test_wrong_fingerprint_rtcstack_client(creds: dict[tuple[str, str], Credenti
         server.wait_for(READY_OPENSSL_SERVER, TIMEOUT)
         config = DtlsConfig(ours.certificate, remote_fingerprints=[wrong])
         with DtlsUdpEndpoint(DtlsConnection(config, "client"), ("127.0.0.1", port)) as ep:
-            closed = ep.run_until_closed(TIMEOUT)
-            assert closed.error is not None
-            assert closed.error.description == AlertDescription.BAD_CERTIFICATE
+            ep.expect_bad_certificate(TIMEOUT)
             server.wait_for(r"(?i)alert.*bad certificate|SSL alert number 42", TIMEOUT)
 
 
@@ -234,9 +232,7 @@ def test_wrong_fingerprint_rtcstack_server(creds: dict[tuple[str, str], Credenti
     with DtlsUdpEndpoint(DtlsConnection(config, "server")) as ep:
         command = openssl_client_command(ep.address[1], peer, srtp="SRTP_AES128_CM_SHA1_80")
         with start_peer(command) as client:
-            closed = ep.run_until_closed(TIMEOUT)
-            assert closed.error is not None
-            assert closed.error.description == AlertDescription.BAD_CERTIFICATE
+            ep.expect_bad_certificate(TIMEOUT)
             client.wait_for(r"(?i)alert.*bad certificate|SSL alert number 42", TIMEOUT)
 
 
