@@ -267,8 +267,10 @@ class DtlsConnection:
         self._master_secret = b""
         self._pending_data: deque[bytes] = deque()
         self._cookie_secret = config.cookie_secret or self._random(32)
-        self._peer_finished_epoch_ok = False
         self._renegotiation_info_offered = False
+        self._cv_transcript = b""  # server: the messages CertificateVerify signs
+        self._peer_verified = False  # server: CertificateVerify checked
+        self._completed = False  # the handshake finished once (keying material exists)
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -942,9 +944,6 @@ class DtlsConnection:
             raise DtlsAlert(AlertDescription.UNEXPECTED_MESSAGE,
                             f"handshake message {msg_type} out of place in flight 5")
 
-    _cv_transcript = b""
-    _peer_verified = False
-    _completed = False
 
     # --- keys ---------------------------------------------------------------------------------
 
