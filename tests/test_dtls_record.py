@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from rtcstack.common import InvalidStateError, ParseError, TraceRecorder
 from rtcstack.dtls.constants import DTLS_1_0, DTLS_1_2, CipherSuite, ContentType
 from rtcstack.dtls.errors import DtlsAuthenticationError
+from rtcstack.dtls.keys import SUITES
 from rtcstack.dtls.record import (
-    CIPHER_SUITE_PARAMETERS,
     MAX_CIPHERTEXT,
     MAX_PLAINTEXT,
     MAX_SEQUENCE_NUMBER,
@@ -260,9 +260,9 @@ def test_cipher_argument_checks() -> None:
 
 
 def test_suite_parameters_cover_the_negotiated_suites() -> None:
-    assert set(CIPHER_SUITE_PARAMETERS) == set(CipherSuite)
-    for kind, key_len, iv_len in CIPHER_SUITE_PARAMETERS.values():
-        RecordCipher.create(kind, bytes(key_len), bytes(iv_len))
+    assert set(SUITES) == set(CipherSuite)
+    for params in SUITES.values():
+        RecordCipher.create(params.cipher, bytes(params.key_length), bytes(params.fixed_iv_length))
 
 
 def test_known_answer_aes_gcm_rfc5288() -> None:

@@ -64,7 +64,9 @@ from rtcstack.dtls.constants import (
 from rtcstack.dtls.ecdhe import KeyExchange
 from rtcstack.dtls.errors import DtlsAlert
 from rtcstack.dtls.keys import (
+    EXTRACTOR_DTLS_SRTP,
     SUITES,
+    Transcript,
     export_keying_material,
     extended_master_secret,
     key_block,
@@ -113,7 +115,6 @@ DEFAULT_SRTP_PROFILES = (
     SrtpProfileId.SRTP_AES128_CM_HMAC_SHA1_32,
 )
 _CERTIFICATE_TYPES = (64, 1)  # RFC 8422 §5.5 ecdsa_sign, RFC 5246 §7.4.4 rsa_sign
-_EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"  # RFC 5764 §4.2
 _CERTIFICATE_CURVES = {"ecdsa-p256": NamedGroup.SECP256R1, "ecdsa-p384": NamedGroup.SECP384R1}
 _MAX_PENDING_APPLICATION_DATA = 32
 _MAX_HELLO_VERIFY = 4  # HelloVerifyRequests a client follows before giving up
@@ -245,7 +246,7 @@ class DtlsConnection:
         self.dropped: dict[str, int] = {}
         # handshake state
         self._message_seq = 0  # next message_seq we send
-        self._transcript = bytearray()
+        self._transcript = Transcript()
         self._flight: list[_Outgoing] = []
         self._timer: float | None = None
         self._timeout = config.initial_retransmit
@@ -321,7 +322,7 @@ class DtlsConnection:
         if self._srtp_profile is None:
             raise InvalidStateError("no SRTP profile was negotiated")
         key, salt = SRTP_KEY_SALT_LENGTHS[self._srtp_profile]
-        return self.export_keying_material(_EXPORTER_LABEL, 2 * (key + salt))
+        return self.export_keying_material(EXTRACTOR_DTLS_SRTP, 2 * (key + salt))
 
     @property
     def cipher_suite(self) -> int | None:
@@ -555,15 +556,12 @@ class DtlsConnection:
     def _add_transcript(self, msg_type: int, seq: int, body: bytes) -> None:
         # RFC 6347 §4.2.6: the handshake hash covers each message as if it were sent in one
         # fragment (the 12-byte DTLS header with offset 0 and fragment_length = length).
-        self._transcript += m.handshake_message_bytes(msg_type, seq, body)
+        self._transcript.update(m.handshake_message_bytes(msg_type, seq, body))
 
-    def _hash(self, data: bytes | bytearray) -> bytes:
+    def _transcript_hash(self) -> bytes:
         if self._suite is None:
             raise InvalidStateError("no cipher suite yet")
-        name = SUITES[CipherSuite(self._suite)].prf_hash
-        digest = hashes.Hash(hashes.SHA384() if name == "sha384" else hashes.SHA256())
-        digest.update(bytes(data))
-        return digest.finalize()
+        return self._transcript.digest(SUITES[CipherSuite(self._suite)].prf_hash)
 
     # --- client -------------------------------------------------------------------------------
 
@@ -598,7 +596,7 @@ class DtlsConnection:
         body = hello.serialize()
         # RFC 6347 §4.2.1: the ClientHello of the cookie exchange and the HelloVerifyRequest are
         # not part of the handshake hash; the transcript starts (again) with this ClientHello.
-        self._transcript = bytearray()
+        self._transcript = Transcript()
         self._add_transcript(HandshakeType.CLIENT_HELLO, seq, body)
         self._start_flight([_Outgoing(ContentType.HANDSHAKE, 0, HandshakeType.CLIENT_HELLO, seq,
                                       body)], now)
@@ -719,7 +717,7 @@ class DtlsConnection:
         if self._certificate_requested:
             scheme = self._pick_scheme(self._client_schemes)
             # RFC 5246 §7.4.8: the signature covers every handshake message so far.
-            signature = self.config.certificate.sign(scheme, bytes(self._transcript))
+            signature = self.config.certificate.sign(scheme, self._transcript.data)
             flight.append(self._handshake_out(
                 HandshakeType.CERTIFICATE_VERIFY,
                 m.CertificateVerify(scheme, signature).serialize()))
@@ -852,7 +850,7 @@ class DtlsConnection:
         self._client_random = hello.random
         self._server_random = self._random(32)
         # Transcript: this ClientHello (RFC 6347 §4.2.1: not the one of a cookie exchange).
-        self._transcript = bytearray()
+        self._transcript = Transcript()
         self._add_transcript(HandshakeType.CLIENT_HELLO, seq, body)
         self._message_seq = seq  # RFC 6347 §4.2.2: our first message answers this one
         self._reassembler = m.HandshakeReassembler(next_seq=seq + 1)
@@ -911,7 +909,7 @@ class DtlsConnection:
                 raise InvalidStateError("no server key share")
             exchange = m.ClientKeyExchange.parse(body)
             self._derive_keys(self._key_exchange.shared_secret(exchange.public_key))
-            self._cv_transcript = bytes(self._transcript)
+            self._cv_transcript = self._transcript.data
         elif msg_type == HandshakeType.CERTIFICATE_VERIFY and self._master_secret and (
             self._peer_certificate and not self._peer_verified
         ):
@@ -954,7 +952,7 @@ class DtlsConnection:
             raise InvalidStateError("keys before a cipher suite")
         suite = SUITES[CipherSuite(self._suite)]
         self._master_secret = extended_master_secret(suite.prf_hash, pre_master,
-                                                     self._hash(self._transcript))
+                                                     self._transcript_hash())
         if self.config.keylog is not None:
             self.config.keylog(nss_keylog_line(self._client_random, self._master_secret))
         block = key_block(CipherSuite(self._suite), self._master_secret, self._client_random,
@@ -972,7 +970,7 @@ class DtlsConnection:
         if self._suite is None:
             raise InvalidStateError("no cipher suite")
         return verify_data(SUITES[CipherSuite(self._suite)].prf_hash, self._master_secret,
-                           label, self._hash(self._transcript))
+                           label, self._transcript_hash())
 
     def _check_finished(self, message: m.Finished, label: bytes) -> None:
         # RFC 5246 §7.4.9: "Recipients of Finished messages MUST verify that the contents are

@@ -13,11 +13,12 @@ PRF hashes rtcstack's suites use), plus ``"sha224"`` and ``"sha512"`` for the pu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from cryptography.hazmat.primitives import hashes, hmac
 
 from rtcstack.dtls.constants import CipherSuite
+from rtcstack.dtls.record import CipherKind
 
 __all__ = [
     "CLIENT_FINISHED",
@@ -80,7 +81,7 @@ class SuiteParams:
     """
 
     suite: CipherSuite
-    cipher: Literal["aes-gcm", "chacha20-poly1305"]
+    cipher: CipherKind
     key_length: int
     fixed_iv_length: int
     record_iv_length: int
@@ -96,7 +97,7 @@ class SuiteParams:
 
 def _suite(
     suite: CipherSuite,
-    cipher: Literal["aes-gcm", "chacha20-poly1305"],
+    cipher: CipherKind,
     key: int,
     prf_hash: str,
     auth: str,

@@ -38,11 +38,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from rtcstack.common.errors import InvalidStateError, ParseError
 from rtcstack.common.trace import NULL_TRACE, Trace
-from rtcstack.dtls.constants import DTLS_1_0, DTLS_1_2, CipherSuite, ContentType
+from rtcstack.dtls.constants import DTLS_1_0, DTLS_1_2, ContentType
 from rtcstack.dtls.errors import DtlsAuthenticationError
 
 __all__ = [
-    "CIPHER_SUITE_PARAMETERS",
     "DEFAULT_REPLAY_WINDOW",
     "HEADER_SIZE",
     "MAX_CIPHERTEXT",
@@ -73,17 +72,6 @@ MIN_REPLAY_WINDOW: Final = 32
 DEFAULT_MAX_PENDING: Final = 16
 
 CipherKind = Literal["aes-gcm", "chacha20-poly1305"]
-
-#: Per negotiated suite: (cipher kind, enc_key_length, fixed_iv_length) for the key block
-#: (RFC 5246 §6.3; RFC 5288 §3: fixed_iv_length 4; RFC 7905 §2: fixed_iv_length 12).
-CIPHER_SUITE_PARAMETERS: Final[dict[int, tuple[CipherKind, int, int]]] = {
-    CipherSuite.ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: ("aes-gcm", 16, 4),
-    CipherSuite.ECDHE_RSA_WITH_AES_128_GCM_SHA256: ("aes-gcm", 16, 4),
-    CipherSuite.ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: ("aes-gcm", 32, 4),
-    CipherSuite.ECDHE_RSA_WITH_AES_256_GCM_SHA384: ("aes-gcm", 32, 4),
-    CipherSuite.ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: ("chacha20-poly1305", 32, 12),
-    CipherSuite.ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: ("chacha20-poly1305", 32, 12),
-}
 
 # type, version, epoch, sequence_number (high 16 bits, low 32 bits), length
 _HEADER = struct.Struct("!BHHHIH")
