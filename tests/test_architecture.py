@@ -38,7 +38,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "demux": frozenset({"common"}),
     "vectors": frozenset({"common"}),                 # the RFC vector loader
     **{layer: frozenset({"common"}) for layer in LAYERS},  # every layer may import common
-    "ice": frozenset({"common", "stun"}),             # stun <- ice
+    "ice": frozenset({"common", "stun", "sdp"}),      # stun, sdp (candidate grammar) <- ice
     "peer": frozenset({"common", "demux", *LAYERS}),  # layers <- peer: the only place they meet
     "media": frozenset({"common", "rtp"}),
     "asyncio": EVERYTHING,                            # everything <- asyncio, cli
