@@ -38,6 +38,8 @@ from typing import Any
 
 from rtcstack.dtls.kat import CHECKERS as DTLS_KAT_CHECKERS
 from rtcstack.dtls.vectors import CHECKERS as DTLS_CHECKERS
+from rtcstack.ice.turn import CHECKERS as TURN_CHECKERS
+from rtcstack.ice.vectors import CHECKERS as ICE_CHECKERS
 from rtcstack.rtp.formats.vectors import CHECKERS as RTP_PAYLOAD_CHECKERS
 from rtcstack.srtp.vectors import CHECKERS as SRTP_CHECKERS
 from rtcstack.vectors import Vector, VectorError, all_vectors
@@ -525,6 +527,8 @@ CHECKERS: dict[str, Callable[[Vector], list[str]]] = {
     **RTP_PAYLOAD_CHECKERS,  # rtp-payload, vp8-descriptor: rtcstack/rtp/formats/vectors.py
     **DTLS_KAT_CHECKERS,  # tls12-prf: rtcstack/dtls/kat.py
     **DTLS_CHECKERS,  # dtls-handshake: rtcstack/dtls/vectors.py
+    **TURN_CHECKERS,  # turn-example-flow: rtcstack/ice/turn.py
+    **ICE_CHECKERS,  # ice-candidate, ice-*-priority, ice-foundation: rtcstack/ice/vectors.py
 }
 
 
