@@ -283,7 +283,10 @@ class IceTransport:
         if self._mdns is None:
             from rtcstack.asyncio.mdns import MdnsService
 
-            self._mdns = await MdnsService.open()
+            interfaces = [ip for ip, _ in self._sockets if ":" not in ip]
+            if not interfaces and self._addresses:
+                interfaces = [ip for ip in self._addresses if ":" not in ip]
+            self._mdns = await MdnsService.open(interfaces)
         return self._mdns
 
     # --- connecting and data ------------------------------------------------------------------
