@@ -334,3 +334,19 @@ def test_deterministic_transcript() -> None:
         return wire
 
     assert run() == run()
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("cone", 1), ("symmetric", 2)])
+def test_several_stun_servers_and_redundancy(kind: str, expected: int) -> None:
+    """RFC 8445 §5.1.3: behind a cone NAT both servers report the same mapping (one candidate
+    survives); behind a symmetric NAT each reports its own."""
+    net = VirtualNetwork()
+    servers = [STUN, ("203.0.113.2", 3478)]
+    for server in servers:
+        net.add_stun_server(server)
+    a, b = pair_up(net, a_kw={"stun_servers": servers}, a_addr=[("10.0.0.2", 5000)],
+                   a_nat=Nat("198.51.100.1", kind))
+    net.run(lambda: any(isinstance(e, GatheringComplete) for e in a.events), duration=10)
+    srflx = [c for c in a.candidates if c.type is CandidateType.SERVER_REFLEXIVE]
+    assert len(srflx) == expected
+    assert len({c.foundation for c in srflx}) == expected  # foundation includes the server IP

@@ -7,6 +7,7 @@ predicts for each topology:
 
 - cone <-> cone: direct, through server-reflexive candidates (no relay);
 - symmetric <-> symmetric: only through the TURN relay;
+- both behind firewalls that drop UDP: through TURN over TCP;
 - a network change in the middle of a call (the NAT's public address changes): the side that
   loses its path sees consent fail, an ICE restart finds the new path, data flows again.
 """
@@ -81,9 +82,9 @@ def relay(a: Peer, b: Peer, until: Any, timeout: float) -> bool:
     return False
 
 
-def start(lab: NatLab, **options: Any) -> tuple[Peer, Peer]:
+def start(lab: NatLab, transport: str = "udp", **options: Any) -> tuple[Peer, Peer]:
     assert lab.coturn is not None
-    turn = [{"host": lab.turn_address[0], "port": lab.turn_address[1], "transport": "udp",
+    turn = [{"host": lab.turn_address[0], "port": lab.turn_address[1], "transport": transport,
              "username": lab.coturn.config.user, "password": lab.coturn.config.password}]
     a, b = Peer(lab, "a"), Peer(lab, "b")
     for peer, controlling in ((a, True), (b, False)):
@@ -137,6 +138,17 @@ def test_symmetric_to_symmetric_connects_only_through_the_relay(lab_ready: None)
             assert "relay" in (selected["local"]["type"], selected["remote"]["type"]), selected
         exchange(a, b, "relayed a->b")
         exchange(b, a, "relayed b->a")
+
+
+def test_udp_blocked_firewalls_connect_through_turn_over_tcp(lab_ready: None) -> None:
+    with nat_lab(NatKind.FIREWALL_UDP_BLOCKED, NatKind.FIREWALL_UDP_BLOCKED) as lab:
+        a, b = start(lab, transport="tcp")
+        assert relay(a, b, lambda: connected(a, b), 20), (a.events, b.events)
+        for peer in (a, b):
+            selected = peer.last("selected")
+            assert selected is not None and selected["local"]["type"] == "relay", selected
+        exchange(a, b, "over tcp a->b")
+        exchange(b, a, "over tcp b->a")
 
 
 def test_network_change_recovers_through_ice_restart(lab_ready: None) -> None:
