@@ -7,7 +7,13 @@ send, and keep exactly one ``loop.call_at()`` timer armed at the layer's ``poll_
 They never poll with sleeps.
 
 - :mod:`rtcstack.asyncio.stun`: a STUN client over UDP, TCP and TLS, and
-  :func:`~rtcstack.asyncio.stun.get_mapped_address`, the one-line helper.
+  :func:`~rtcstack.asyncio.stun.get_mapped_address`, the one-line helper;
+  :mod:`rtcstack.asyncio.stun_server` and :mod:`rtcstack.asyncio.nat` (RFC 5780 discovery).
+- :mod:`rtcstack.asyncio.dtls`: a DTLS 1.2 client or server on one UDP socket.
+- :mod:`rtcstack.asyncio.ice`: :class:`~rtcstack.asyncio.ice.IceTransport`, an ICE agent with
+  its sockets, host-address gathering, TURN streams and mDNS.
+- :mod:`rtcstack.asyncio.turn`: one TURN allocation over UDP, TCP or TLS.
+- :mod:`rtcstack.asyncio.mdns`: resolve and publish ``.local`` names (multicast DNS).
 
 Import the submodule you need (``from rtcstack.asyncio.stun import get_mapped_address``); this
 package imports none of them, so that using one does not load the others.

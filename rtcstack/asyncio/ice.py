@@ -334,10 +334,10 @@ class IceTransport:
         self._flush()
         self._arm()
         # Let TURN deallocations finish (RFC 8656 §8: Refresh with LIFETIME 0), at most 1 s:
-        # the timer keeps running; the agent is idle once it asks for no more timeouts.
-        deadline = self._now() + 1.0
-        while self.agent.poll_timeout() is not None and self._now() < deadline:
-            await asyncio.sleep(0.01)
+        # the agent is idle once it asks for no more timeouts.
+        with contextlib.suppress(IceConnectionError):
+            await self._wait(lambda: self.agent.poll_timeout() is None, 1.0, "closing",
+                             fail_on_ice=False)
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
@@ -376,6 +376,7 @@ class IceTransport:
         while (event := self.agent.poll_event()) is not None:
             self._dispatch(event)
         self._arm()
+        self._wake()
 
     async def _service(self) -> None:
         self._kick()
