@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stun": ("rtcstack.cli.stun", "ask a STUN server for this host's mapped address"),
     "nat-type": ("rtcstack.cli.nat_type", "RFC 5780 NAT mapping and filtering behaviour"),
     "stun-server": ("rtcstack.cli.stun_server", "run a STUN server (UDP and TCP)"),
+    "turn": ("rtcstack.cli.turn", "allocate on a TURN server and relay a datagram through it"),
     "dtls": ("rtcstack.cli.dtls", "DTLS 1.2 + use_srtp test client and server (like s_client)"),
     "decode": ("rtcstack.cli.decode", "classify a datagram (RFC 7983) and print every field"),
     "sdp": ("rtcstack.cli.sdp", "show a session description, or check what a peer would reject"),

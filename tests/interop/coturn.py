@@ -10,6 +10,11 @@ Usage::
     with running_coturn(CoturnConfig(listening_ips=["127.0.0.1", "127.0.0.2"], rfc5780=True)):
         ...
 
+    # TURN over TLS (RFC 8656 §3.1): a self-signed P-256 certificate made with openssl;
+    # server.tls_address is the TLS port (the client must not verify the certificate).
+    with running_coturn(CoturnConfig(tls=True)) as server:
+        server.tls_address, server.cert_path
+
 The server runs with ``-n`` (no /etc config), on free ports chosen here, its userdb, pid and log
 files in a temporary directory.  Readiness is detected by probing -- a STUN Binding request over
 UDP to every listening address until each answers (and a TCP connect when TCP is on) -- never by
@@ -92,6 +97,8 @@ class CoturnConfig:
     tcp: bool = True
     rfc5780: bool = True  # False adds --no-rfc5780
     fingerprint: bool = True
+    tls: bool = False  # True: a self-signed certificate and a TLS listener (else --no-tls)
+    tls_port: int = 0  # 0: choose a free one (its alternate, tls_port + 1, must be free too)
     extra_args: list[str] = field(default_factory=list)
     startup_timeout: float = 10.0
 
@@ -107,11 +114,26 @@ class Coturn:
         self.log_path = os.path.join(self.workdir, "turnserver.log")
         self.port = config.port or free_port_pair(config.listening_ips)
         self.alt_port = config.alt_port or self.port + 1
+        self.tls_port = 0
+        self.cert_path = os.path.join(self.workdir, "cert.pem")
+        self.key_path = os.path.join(self.workdir, "key.pem")
+        if config.tls:
+            taken = {self.port, self.alt_port}
+            self.tls_port = config.tls_port
+            while not self.tls_port or {self.tls_port, self.tls_port + 1} & taken:
+                self.tls_port = free_port_pair(config.listening_ips)
 
     @property
     def address(self) -> Address:
         """The primary STUN/TURN address (first listening IP, main port)."""
         return (self.config.listening_ips[0], self.port)
+
+    @property
+    def tls_address(self) -> Address:
+        """The TURN-over-TLS address (first listening IP, TLS port); only with ``tls=True``."""
+        if not self.config.tls:
+            raise RuntimeError("coturn runs without TLS (CoturnConfig(tls=True) enables it)")
+        return (self.config.listening_ips[0], self.tls_port)
 
     @property
     def addresses(self) -> list[Address]:
@@ -131,7 +153,6 @@ class Coturn:
             "--lt-cred-mech",
             f"--user={c.user}:{c.password}",
             f"--realm={c.realm}",
-            "--no-tls",
             "--no-dtls",
             "--no-cli",
             "--no-software-attribute",
@@ -142,6 +163,15 @@ class Coturn:
             "--log-file=stdout",
             "--simple-log",
         ]
+        if c.tls:
+            args += [
+                f"--cert={self.cert_path}",
+                f"--pkey={self.key_path}",
+                f"--tls-listening-port={self.tls_port}",
+                f"--alt-tls-listening-port={self.tls_port + 1}",
+            ]
+        else:
+            args.append("--no-tls")
         if c.fingerprint:
             args.append("--fingerprint")
         if not c.tcp:
@@ -152,6 +182,8 @@ class Coturn:
 
     def start(self) -> None:
         """Start the process and return once every listening address answers a Binding."""
+        if self.config.tls:
+            make_self_signed_certificate(self.cert_path, self.key_path)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
@@ -186,6 +218,9 @@ class Coturn:
             for addr in self.addresses:
                 with socket.create_connection(addr, timeout=self.config.startup_timeout):
                     pass
+        if self.config.tls:
+            for ip in self.config.listening_ips:
+                _wait_tcp((ip, self.tls_port), deadline)
 
     def stop(self) -> None:
         """Stop the process by its PID: SIGTERM, then SIGKILL after 5 s."""
@@ -198,6 +233,29 @@ class Coturn:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def make_self_signed_certificate(cert_path: str, key_path: str) -> None:
+    """A self-signed P-256 certificate and its unencrypted key, PEM (``openssl req -x509``)."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-subj", "/CN=x", "-days", "2", "-keyout", key_path, "-out", cert_path],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def _wait_tcp(addr: Address, deadline: float) -> None:
+    """Connect to ``addr`` until it accepts (a listener opened a little after the UDP one)."""
+    while True:
+        try:
+            with socket.create_connection(addr, timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"turnserver does not accept TCP on {addr}") from None
+            time.sleep(0.01)
 
 
 def _probe_udp(addr: Address, timeout: float) -> bool:
