@@ -33,6 +33,7 @@ __all__ = [
     "Case",
     "Result",
     "Settings",
+    "Timed",
     "discover",
     "format_table",
     "main",
@@ -54,6 +55,9 @@ class Case:
     """One row: the same operation done by rtcstack and by the reference.
 
     Each callable performs the operation once and returns a value that must equal ``expect``.
+    With ``self_timed=True`` each callable times the part that counts itself (for operations
+    with set-up that must stay off the clock, or that wait on sockets: wall time) and returns a
+    :class:`Timed`; its ``value`` must equal ``expect``.
     """
 
     name: str
@@ -62,6 +66,15 @@ class Case:
     expect: object
     target: float | None = None  # overrides the module's TARGET_RATIO
     reference_name: str | None = None  # overrides the module's REFERENCE
+    self_timed: bool = False  # the callables return Timed(value, seconds)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """What a self-timed side returns: its value and the seconds the operation took."""
+
+    value: object
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -139,13 +152,25 @@ def _time_loop(fn: Callable[[], object], iterations: int) -> float:
     return clock() - start
 
 
-def _calibrate(fn: Callable[[], object], settings: Settings) -> int:
+def _time_self(fn: Callable[[], object], iterations: int) -> float:
+    total = 0.0
+    for _ in range(iterations):
+        result = fn()
+        if not isinstance(result, Timed):
+            raise BenchError(f"a self-timed side returned {result!r}, not Timed")
+        total += result.seconds
+    return total
+
+
+def _calibrate(
+    fn: Callable[[], object], settings: Settings, timer: Callable[..., float] = _time_loop
+) -> int:
     """The number of iterations that makes one loop last about ``settings.min_time``."""
     if settings.fixed_iterations is not None:
         return settings.fixed_iterations
     n = 1
     while n < settings.max_iterations:
-        elapsed = _time_loop(fn, n)
+        elapsed = timer(fn, n)
         if elapsed >= settings.min_time / 10:
             scaled = int(n * settings.min_time / max(elapsed, 1e-9))
             return max(1, min(settings.max_iterations, scaled))
@@ -155,6 +180,10 @@ def _calibrate(fn: Callable[[], object], settings: Settings) -> int:
 
 def _check(case: Case, side: str, fn: Callable[[], object]) -> None:
     got = fn()
+    if case.self_timed:
+        if not isinstance(got, Timed):
+            raise BenchError(f"{case.name}: {side} returned {got!r}, not Timed")
+        got = got.value
     if got != case.expect:
         raise BenchError(f"{case.name}: {side} returned {got!r}, expected {case.expect!r}")
 
@@ -166,12 +195,14 @@ def measure(case: Case, settings: Settings) -> tuple[float, float, int]:
     """
     _check(case, "rtcstack", case.rtcstack)
     _check(case, "reference", case.reference)
-    iterations = min(_calibrate(case.rtcstack, settings), _calibrate(case.reference, settings))
+    timer = _time_self if case.self_timed else _time_loop
+    iterations = min(_calibrate(case.rtcstack, settings, timer),
+                     _calibrate(case.reference, settings, timer))
     ours: list[float] = []
     theirs: list[float] = []
     for _ in range(settings.repeats):
-        ours.append(_time_loop(case.rtcstack, iterations) / iterations)
-        theirs.append(_time_loop(case.reference, iterations) / iterations)
+        ours.append(timer(case.rtcstack, iterations) / iterations)
+        theirs.append(timer(case.reference, iterations) / iterations)
     return statistics.median(ours), statistics.median(theirs), iterations
 
 

@@ -344,7 +344,7 @@ def test_several_stun_servers_and_redundancy(kind: str, expected: int) -> None:
     servers = [STUN, ("203.0.113.2", 3478)]
     for server in servers:
         net.add_stun_server(server)
-    a, b = pair_up(net, a_kw={"stun_servers": servers}, a_addr=[("10.0.0.2", 5000)],
+    a, _b = pair_up(net, a_kw={"stun_servers": servers}, a_addr=[("10.0.0.2", 5000)],
                    a_nat=Nat("198.51.100.1", kind))
     net.run(lambda: any(isinstance(e, GatheringComplete) for e in a.events), duration=10)
     srflx = [c for c in a.candidates if c.type is CandidateType.SERVER_REFLEXIVE]

@@ -37,6 +37,7 @@ TLS).  mDNS names are resolved by the driver before :meth:`IceAgent.add_remote_c
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -226,6 +227,7 @@ def _base_of(candidate: Candidate) -> Address:
     return candidate.addr
 
 
+@functools.lru_cache(maxsize=1024)
 def _family(address: str) -> int:
     try:
         return ipaddress.ip_address(address.split("%", 1)[0]).version
@@ -446,14 +448,14 @@ class IceAgent:
         # server-reflexive one shares its host's base.
         for c in self._local:
             if c.addr == candidate.addr and _base_of(c) == _base_of(candidate):
-                self._trace("ice.redundant", candidate=str(candidate), kept=str(c))
+                self._trace("ice.redundant", candidate=candidate, kept=c)
                 return
         self._local.append(candidate)
-        self._trace("ice.gathered", candidate=str(candidate))
+        self._trace("ice.gathered", candidate=candidate)
         self._events.append(CandidateGathered(candidate))
 
     def _check_gathering_done(self) -> None:
-        if not self._gathering_started or self._gathering_done:
+        if not self._gathering_started or self._gathering_done or self._closed:
             return
         if any(p.kind == "srflx" for p in self._pending.values()):
             return
@@ -476,14 +478,14 @@ class IceAgent:
             self._update_state(now)
             return
         if candidate.transport != "udp" or candidate.component != 1:
-            self._trace("ice.remote-ignored", candidate=str(candidate), why="not UDP component 1")
+            self._trace("ice.remote-ignored", candidate=candidate, why="not UDP component 1")
             return
         if candidate.is_mdns or _family(candidate.address) == 0:
-            self._trace("ice.remote-ignored", candidate=str(candidate), why="unresolved name")
+            self._trace("ice.remote-ignored", candidate=candidate, why="unresolved name")
             return
         if candidate.ufrag is not None and self.remote_ufrag is not None \
                 and candidate.ufrag != self.remote_ufrag:
-            self._trace("ice.remote-ignored", candidate=str(candidate), why="old generation")
+            self._trace("ice.remote-ignored", candidate=candidate, why="old generation")
             return
         known = self._remote_by_addr.get(candidate.addr)
         if known is not None:
@@ -493,7 +495,7 @@ class IceAgent:
             self._remote.remove(known)
         self._remote.append(candidate)
         self._remote_by_addr[candidate.addr] = candidate
-        self._trace("ice.remote-candidate", candidate=str(candidate))
+        self._trace("ice.remote-candidate", candidate=candidate)
         for local in self._pair_locals():
             self._add_pair(local, candidate, now)
         self._start_checking(now)
@@ -537,7 +539,7 @@ class IceAgent:
         pair.state = PairState.FROZEN if busy else PairState.WAITING
         self._pair_by_key[key] = pair
         self._insert_sorted(pair)
-        self._trace("ice.pair", pair=repr(pair), priority=pair.priority)
+        self._trace("ice.pair", pair=pair, priority=pair.priority)
         return pair
 
     def _insert_sorted(self, pair: CandidatePair) -> None:
@@ -742,7 +744,7 @@ class IceAgent:
                                prio, addr[0], addr[1], CandidateType.PEER_REFLEXIVE)
             self._remote.append(remote)
             self._remote_by_addr[addr] = remote
-            self._trace("ice.prflx-remote", candidate=str(remote))
+            self._trace("ice.prflx-remote", candidate=remote)
         local_candidate = self._relays[local].candidate if via_relay else self._hosts[local]
         if local_candidate is None:
             return
@@ -836,7 +838,7 @@ class IceAgent:
         pair.sent_at = now
         self._pending[tid] = _Pending("check", pair.local.addr, pair=pair)
         self.stats.checks_sent += 1
-        self._trace("ice.check", pair=repr(pair), nominate=nominate, now=now)
+        self._trace("ice.check", pair=pair, nominate=nominate, now=now)
         self._drain_stun(now)
 
     def _check_response(self, pending: _Pending, event: ResponseReceived, now: float) -> None:
@@ -857,7 +859,7 @@ class IceAgent:
         pair.state = PairState.SUCCEEDED
         pair.last_consent = now
         if first:
-            self._trace("ice.valid", pair=repr(pair), rtt=pair.rtt)
+            self._trace("ice.valid", pair=pair, rtt=pair.rtt)
             # §7.2.5.3.3: unfreeze the pairs with the same foundation.
             for other in self._pairs:
                 if other.state is PairState.FROZEN and other.foundation == pair.foundation:
@@ -893,7 +895,7 @@ class IceAgent:
         pair.transaction_id = None
         if pair.state is not PairState.SUCCEEDED:
             pair.state = PairState.FAILED
-        self._trace("ice.pair-failed", pair=repr(pair), why=why)
+        self._trace("ice.pair-failed", pair=pair, why=why)
         self._update_state(now)
 
     # --- nomination (RFC 8445 §8) -----------------------------------------------------------
@@ -913,7 +915,7 @@ class IceAgent:
         self._old_local = None  # §9: the new generation took over
         pair.last_consent = now if pair.last_consent is None else pair.last_consent
         pair.next_consent = now + self._consent_delay()
-        self._trace("ice.selected", pair=repr(pair))
+        self._trace("ice.selected", pair=pair)
         self._events.append(SelectedPairChanged(pair.local, pair.remote))
         self._update_state(now)
 
@@ -989,7 +991,7 @@ class IceAgent:
                 silent = now - pair.last_consent
                 if silent >= self._cfg.consent_timeout:
                     # RFC 7675 §5.1: consent expired -> stop sending.
-                    self._trace("ice.consent-expired", pair=repr(pair))
+                    self._trace("ice.consent-expired", pair=pair)
                     self._set_state(IceState.FAILED)
                     return
                 if silent >= self._cfg.disconnected_timeout:
@@ -1192,7 +1194,7 @@ class IceAgent:
             sent_controlling = event.request.get(IceControlling) is not None
             self._set_role(not sent_controlling, "487 response to consent")
         else:
-            self._trace("ice.consent-lost", pair=repr(pair))
+            self._trace("ice.consent-lost", pair=pair)
 
     def _drain_relay(self, relay: _Relay, now: float) -> None:
         client = relay.client
