@@ -198,6 +198,7 @@ class IceTransport:
         self._streams: dict[tuple[Address, str], _Stream] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self._resolving: set[asyncio.Future[None]] = set()
         self._received: deque[bytes] = deque()
         self._waiters: list[asyncio.Future[None]] = []
         self._gathered: list[Candidate] = []
@@ -256,17 +257,38 @@ class IceTransport:
 
     async def add_remote_candidate(self, candidate: Candidate | str | None) -> None:
         """A trickled candidate (``candidate:...`` text or a :class:`Candidate`); ``None`` or
-        ``""`` is end-of-candidates.  ``.local`` names are resolved by mDNS first; one that does
-        not resolve is dropped (traced), as browsers do."""
+        ``""`` is end-of-candidates.  ``.local`` UDP candidates are resolved by mDNS in the
+        background and reach the agent when resolved; one that does not resolve is dropped
+        (traced), as browsers do."""
         if isinstance(candidate, str):
             candidate = Candidate.parse(candidate) if candidate.strip() else None
-        if candidate is not None and candidate.is_mdns:
-            resolved = await self._resolve(candidate)
-            if resolved is None:
-                return
-            candidate = resolved
+        if candidate is not None and candidate.is_mdns and candidate.transport == "udp":
+            # Resolved in the background: one silent name must not hold back the others (or
+            # the caller); end-of-candidates waits for the resolutions still running.
+            task = asyncio.ensure_future(self._resolve_and_add(candidate))
+            self._resolving.add(task)
+            task.add_done_callback(self._resolving.discard)
+            return
+        if candidate is None and self._resolving:
+            pending = list(self._resolving)
+            task = asyncio.ensure_future(self._end_after(pending))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         self.agent.add_remote_candidate(candidate, now=self._now())
         await self._service()
+
+    async def _resolve_and_add(self, candidate: Candidate) -> None:
+        resolved = await self._resolve(candidate)
+        if resolved is not None and not self._closed:
+            self.agent.add_remote_candidate(resolved, now=self._now())
+            self._kick()
+
+    async def _end_after(self, pending: list[asyncio.Future[None]]) -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+        if not self._closed:
+            self.agent.add_remote_candidate(None, now=self._now())
+            self._kick()
 
     async def _resolve(self, candidate: Candidate) -> Candidate | None:
         from dataclasses import replace
@@ -347,6 +369,8 @@ class IceTransport:
         for stream in self._streams.values():
             if stream.transport is not None:
                 stream.transport.close()
+        for task in (*self._resolving, *self._tasks):
+            task.cancel()
         if self._mdns is not None:
             self._mdns.close()
         self._wake()
