@@ -214,7 +214,7 @@ async def test_close_is_clean() -> None:
         for transport in (a, b):
             assert all(p.transport is None or p.transport.is_closing()
                        for p in transport._sockets.values())
-            assert transport._timer is None or transport._timer.cancelled()
+            assert transport._timer is None or not transport._timer.armed
         with pytest.raises(IceConnectionError, match="closed"):
             await a.connect(timeout=1)
         await asyncio.sleep(0)  # let the loop finish closing the sockets

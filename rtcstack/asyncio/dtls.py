@@ -41,6 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.trace import NULL_TRACE, Trace
 from rtcstack.common.types import Address, format_address
 from rtcstack.dtls.connection import (
@@ -100,8 +101,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         self._connected_socket = remote is not None
         self._trace = trace
         self._transport: asyncio.DatagramTransport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._handshake: asyncio.Future[HandshakeComplete] = self._loop.create_future()
         self._received: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -198,7 +198,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
             self._failure = self._failure or DtlsConnectionError("closed locally")
             self.connection.close()
             self._service()
-        self._cancel_timer()
+        self._timer.cancel()
         if self._transport is not None:
             self._transport.close()
 
@@ -262,27 +262,9 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
             transport.sendto(datagram, self.remote_address)
 
     def _arm(self) -> None:
-        deadline = None if self._closed else self.connection.poll_timeout()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        self._cancel_timer()
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(None if self._closed else self.connection.poll_timeout())
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = None
-        self._timer_at = None
-
-    def _on_timer(self) -> None:
-        due = self._timer_at
-        self._timer = None
-        self._timer_at = None
-        now = self._loop.time()
-        if due is not None and now < due:  # call_at may fire within the clock resolution
-            now = due
+    def _on_timer(self, now: float) -> None:
         self.connection.handle_timeout(now=now)
         self._service()
 

@@ -33,6 +33,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.errors import RtcstackError
 from rtcstack.common.trace import NULL_TRACE, Trace
 from rtcstack.common.types import Address, Transmit
@@ -196,7 +197,7 @@ class IceTransport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sockets: dict[Address, _Udp] = {}
         self._streams: dict[tuple[Address, str], _Stream] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: DeadlineTimer | None = None
         self._tasks: set[asyncio.Future[None]] = set()
         self._resolving: set[asyncio.Future[None]] = set()
         self._received: deque[bytes] = deque()
@@ -483,22 +484,15 @@ class IceTransport:
     def _arm(self) -> None:
         if self._closed:
             return
-        deadline = self.agent.poll_timeout()
-        if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            loop = self._loop or asyncio.get_running_loop()
-            self._loop = loop
-            self._timer = loop.call_at(deadline, self._on_timer)
+        if self._timer is None:
+            self._loop = self._loop or asyncio.get_running_loop()
+            self._timer = DeadlineTimer(self._loop, self._on_timer)
+        self._timer.arm(self.agent.poll_timeout())
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def _on_timer(self, now: float) -> None:
         if self._closed:
             return
-        self.agent.handle_timeout(self._now())
+        self.agent.handle_timeout(now)
         self._kick()
 
     # --- waiting -------------------------------------------------------------------------------

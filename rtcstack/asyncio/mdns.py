@@ -27,6 +27,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.errors import InvalidStateError, RtcstackError
 from rtcstack.common.randomness import RandomBytes, default_random_bytes
 from rtcstack.common.trace import NULL_TRACE, Trace
@@ -122,8 +123,7 @@ class MdnsService:
         self._random_bytes = random_bytes
         self._trace = trace
         self._waiters: dict[str, list[asyncio.Future[str]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._closed = False
 
     @classmethod
@@ -206,9 +206,7 @@ class MdnsService:
             self.responder.unpublish(name, now=now)
         self._service((MDNS_IPV4_GROUP,))
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         for waiters in self._waiters.values():
             for future in waiters:
                 if not future.done():
@@ -225,13 +223,7 @@ class MdnsService:
         self.responder.handle_datagram(data, addr, now=now)
         self._service((MDNS_IPV4_GROUP, addr))
 
-    def _on_timer(self) -> None:
-        due = self._timer_at
-        self._timer = None
-        self._timer_at = None
-        now = self._loop.time()
-        if due is not None and now < due:  # call_at may fire within the clock resolution
-            now = due
+    def _on_timer(self, now: float) -> None:
         self.resolver.handle_timeout(now)
         self.responder.handle_timeout(now)
         self._service((MDNS_IPV4_GROUP,))
@@ -275,12 +267,4 @@ class MdnsService:
             for t in (self.resolver.poll_timeout(), self.responder.poll_timeout())
             if t is not None
         ]
-        deadline = None if self._closed or not deadlines else min(deadlines)
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(None if self._closed or not deadlines else min(deadlines))

@@ -31,6 +31,7 @@ import ssl as _ssl
 from dataclasses import dataclass
 from typing import Any, cast
 
+from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.errors import InvalidStateError, ParseError, RtcstackError
 from rtcstack.common.trace import NULL_TRACE, Trace
 from rtcstack.common.types import Address, Transmit, parse_address
@@ -147,8 +148,7 @@ class _Driver(abc.ABC):
         self._client = StunClient(reliable=reliable, trace=trace)
         self._trace = trace
         self._futures: dict[bytes, asyncio.Future[ClientEvent]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._closed = False
         self.local_address: Address = ("", 0)
 
@@ -173,23 +173,9 @@ class _Driver(abc.ABC):
         self._arm()
 
     def _arm(self) -> None:
-        deadline = None if self._closed else self._client.poll_timeout()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(None if self._closed else self._client.poll_timeout())
 
-    def _on_timer(self) -> None:
-        due = self._timer_at
-        self._timer = None
-        self._timer_at = None
-        now = self._loop.time()
-        if due is not None and now < due:  # call_at may fire within the clock resolution
-            now = due
+    def _on_timer(self, now: float) -> None:
         self._client.handle_timeout(now)
         self._service()
 

@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, cast
 
+from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.errors import ParseError, RtcstackError
 from rtcstack.common.randomness import RandomBytes, default_random_bytes
 from rtcstack.common.trace import NULL_TRACE, Trace
@@ -193,8 +194,7 @@ class TurnConnection:
         self._stream = False
         self._connected_socket = False
         self._decoder = StreamDecoder()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         self._allocated: asyncio.Future[Allocated] = self._loop.create_future()
         self._closed_future: asyncio.Future[TurnClosed] = self._loop.create_future()
         self._queue: deque[tuple[bytes, Address]] = deque(maxlen=max(1, queue_size))
@@ -356,23 +356,9 @@ class TurnConnection:
             self._waiter.set_result(None)
 
     def _arm(self) -> None:
-        deadline = None if self._transport is None else self.client.poll_timeout()
-        if deadline == self._timer_at and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        self._timer.arm(None if self._transport is None else self.client.poll_timeout())
 
-    def _on_timer(self) -> None:
-        due = self._timer_at
-        self._timer = None
-        self._timer_at = None
-        now = self._loop.time()
-        if due is not None and now < due:  # call_at may fire within the clock resolution
-            now = due
+    def _on_timer(self, now: float) -> None:
         self.client.handle_timeout(now)
         self._service()
 
@@ -431,10 +417,7 @@ class TurnConnection:
 
     def _shutdown(self) -> None:
         transport, self._transport = self._transport, None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-            self._timer_at = None
+        self._timer.cancel()
         if transport is not None:
             transport.close()
 
