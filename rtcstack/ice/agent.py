@@ -813,7 +813,8 @@ class IceAgent:
         return (not self._cfg.lite and self.remote_pwd is not None and not self._closed
                 and self.state is not IceState.FAILED)
 
-    def _send_check(self, pair: CandidatePair, now: float, *, nominate: bool = False) -> None:
+    def _check_request(self, pair: CandidatePair, nominate: bool) -> Message:
+        """RFC 8445 §7.1: a Binding request for a connectivity (or consent) check."""
         attrs = [
             Username(f"{pair.remote_ufrag}:{pair.local_ufrag}"),
             # §7.1.1: PRIORITY is that of a peer-reflexive candidate from this base.
@@ -823,9 +824,12 @@ class IceAgent:
                 self.tie_breaker),
         ]
         if nominate:
-            attrs.append(UseCandidate())
-        message = Message(Method.BINDING, MessageClass.REQUEST, self._random_bytes(12),
-                          tuple(attrs))
+            attrs.append(UseCandidate())  # §7.1.2
+        return Message(Method.BINDING, MessageClass.REQUEST, self._random_bytes(12),
+                       tuple(attrs))
+
+    def _send_check(self, pair: CandidatePair, now: float, *, nominate: bool = False) -> None:
+        message = self._check_request(pair, nominate)
         # §14.3: "RTO = MAX (500ms, Ta * (Num-Waiting + Num-In-Progress))".
         busy = sum(1 for p in self._pairs if p.state in (PairState.WAITING, PairState.IN_PROGRESS))
         rto = max(self._cfg.check_rto, self._cfg.ta * busy)
@@ -956,15 +960,8 @@ class IceAgent:
         return self._cfg.consent_interval * (0.8 + 0.4 * r)
 
     def _send_consent(self, pair: CandidatePair, now: float) -> None:
-        attrs = [
-            Username(f"{pair.remote_ufrag}:{pair.local_ufrag}"),
-            Priority(candidate_priority(CandidateType.PEER_REFLEXIVE,
-                                        (pair.local.priority >> 8) & 0xFFFF)),
-            IceControlling(self.tie_breaker) if self.controlling else IceControlled(
-                self.tie_breaker),
-        ]
-        message = Message(Method.BINDING, MessageClass.REQUEST, self._random_bytes(12),
-                          tuple(attrs))
+        # RFC 7675 §5.1: a consent check is an ICE connectivity check on the selected pair.
+        message = self._check_request(pair, False)
         tid = self._stun.request(message, pair.remote.addr, now=now,
                                  integrity_key=pair.remote_pwd.encode(), source=pair.local.addr,
                                  rto=self._cfg.check_rto, rc=3)
@@ -988,13 +985,14 @@ class IceAgent:
         pair = self._selected
         if pair is not None:
             if now is not None and pair.last_consent is not None and not self._cfg.lite:
-                silent = now - pair.last_consent
-                if silent >= self._cfg.consent_timeout:
+                # Deadlines are compared as poll_timeout() computes them (last + timeout): as
+                # ``now - last >= timeout`` float rounding can miss its own deadline (busy loop).
+                if now >= pair.last_consent + self._cfg.consent_timeout:
                     # RFC 7675 §5.1: consent expired -> stop sending.
                     self._trace("ice.consent-expired", pair=pair)
                     self._set_state(IceState.FAILED)
                     return
-                if silent >= self._cfg.disconnected_timeout:
+                if now >= pair.last_consent + self._cfg.disconnected_timeout:
                     self._set_state(IceState.DISCONNECTED)
                     return
             done = (self._gathering_done or self._cfg.lite) and self._remote_done and \
@@ -1012,7 +1010,7 @@ class IceAgent:
         alive = any(p.state is not PairState.FAILED for p in self._pairs)
         exhausted = not alive and self._remote_done and (self._gathering_done or self._cfg.lite)
         impatient = (now is not None and self._checking_since is not None
-                     and now - self._checking_since >= self._cfg.failed_timeout
+                     and now >= self._checking_since + self._cfg.failed_timeout
                      and not any(p.state is PairState.SUCCEEDED for p in self._pairs))
         if exhausted or impatient:
             self._set_state(IceState.FAILED)
@@ -1126,7 +1124,10 @@ class IceAgent:
                     times.append(pair.last_consent + self._cfg.disconnected_timeout)
                 times.append(pair.last_consent + self._cfg.consent_timeout)
         if self._selected is None and self._checking_since is not None \
-                and self.state is IceState.CHECKING:
+                and self.state is IceState.CHECKING \
+                and not any(p.state is PairState.SUCCEEDED for p in self._pairs):
+            # Only while _update_state() can act on it: with a valid pair it never fails on
+            # this timer, and a deadline it does not act on would be a busy loop.
             times.append(self._checking_since + self._cfg.failed_timeout)
         return min(times) if times else None
 
