@@ -676,7 +676,10 @@ class IceAgent:
             # "the agent MUST set the candidate pair state to Failed".
             self.stats.non_symmetric += 1
             self._trace("ice.drop", why="non-symmetric", addr=addr, local=local)
-            if pending.pair is not None and pending.kind == "check":
+            # RFC 8489 §9.1.4: a response failing the integrity check "MUST be discarded, as if
+            # it had never been received" -- a forged one must not fail the pair.
+            if pending.pair is not None and pending.kind == "check" \
+                    and message.check_integrity(pending.pair.remote_pwd.encode()):
                 self._stun.cancel(message.transaction_id)
                 self._pending.pop(message.transaction_id, None)
                 self._pair_failed(pending.pair, now, "non-symmetric response")
@@ -929,6 +932,9 @@ class IceAgent:
             return False
         if self._selected is not None and self._selected.generation == self.generation:
             return False
+        if not any(p.generation == self.generation and p.state is PairState.SUCCEEDED
+                   for p in self._pairs):
+            return False  # the valid pair failed since (a nomination check failed): no timer
         return not any(p.use_candidate and p.state is PairState.IN_PROGRESS for p in self._pairs)
 
     def _maybe_nominate(self, now: float) -> None:
