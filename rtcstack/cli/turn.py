@@ -164,7 +164,7 @@ class Report:
         return out
 
 
-class _Echo(asyncio.DatagramProtocol):
+class UdpEcho(asyncio.DatagramProtocol):
     """A UDP echo that remembers who sent to it."""
 
     def __init__(self) -> None:
@@ -210,7 +210,7 @@ async def _check(args: argparse.Namespace, server: TurnServer) -> Report:
             ip = "::1" if ":" in allocated.relayed[0] else "127.0.0.1"
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         echo_transport, echo = await loop.create_datagram_endpoint(
-            _Echo, local_addr=(ip, 0), family=family
+            UdpEcho, local_addr=(ip, 0), family=family
         )
         sockname = echo_transport.get_extra_info("sockname")
         report.echo = (str(sockname[0]), int(sockname[1]))

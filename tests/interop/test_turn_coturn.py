@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pytest
 
@@ -33,6 +33,7 @@ from rtcstack.asyncio.turn import (
     TurnConnection,
     TurnConnectionError,
 )
+from rtcstack.cli.turn import UdpEcho
 from rtcstack.common.types import Address
 from rtcstack.ice.turn import TurnServer, TurnState
 from rtcstack.stun import (
@@ -77,23 +78,9 @@ async def open_conn(coturn: Coturn, transport: str, **kwargs: Any) -> TurnConnec
     )
 
 
-class Echo(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.sources: list[Address] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.sources.append((addr[0], addr[1]))
-        assert self.transport is not None
-        self.transport.sendto(data, addr)
-
-
-async def start_echo() -> tuple[Echo, Address]:
+async def start_echo() -> tuple[UdpEcho, Address]:
     loop = asyncio.get_running_loop()
-    transport, echo = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    transport, echo = await loop.create_datagram_endpoint(UdpEcho, local_addr=("127.0.0.1", 0))
     return echo, transport.get_extra_info("sockname")[:2]
 
 
