@@ -118,8 +118,8 @@ class VirtualNetwork:
         """Exchange credentials (as signaling would) and relay candidates as they surface."""
         a.partner, b.partner = b, a
         a.trickle = b.trickle = trickle
-        a.agent.set_remote_credentials(*b.agent.local_credentials, lite=b.agent._cfg.lite)
-        b.agent.set_remote_credentials(*a.agent.local_credentials, lite=a.agent._cfg.lite)
+        a.agent.set_remote_credentials(*b.agent.local_credentials, lite=b.agent.lite)
+        b.agent.set_remote_credentials(*a.agent.local_credentials, lite=a.agent.lite)
         for peer in (a, b):
             peer.agent.gather(now=self.now)
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
@@ -333,6 +333,11 @@ class IceAgent:
     @property
     def local_credentials(self) -> tuple[str, str]:
         return (self.ufrag, self.pwd)
+
+    @property
+    def lite(self) -> bool:
+        """Whether this agent runs as ICE-lite (signal ``a=ice-lite``, RFC 8839 §5.3)."""
+        return self._cfg.lite
 
     def set_remote_credentials(self, ufrag: str, pwd: str, *, lite: bool = False) -> None:
         """The peer's ``ice-ufrag``/``ice-pwd`` (and ``ice-lite``).  New values from a peer that
@@ -1242,8 +1247,3 @@ class IceAgent:
             self._transmits.append(tx)
         self._check_gathering_done()
 
-
-def describe_pairs(pairs: Iterable[CandidatePair]) -> list[str]:
-    """One line per pair, best first (for traces and the CLI)."""
-    return [f"{p.priority:>20} {p.state.value:<11} {p.local} -> {p.remote}"
-            + (" nominated" if p.nominated else "") for p in pairs]
