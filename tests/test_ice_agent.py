@@ -350,3 +350,23 @@ def test_several_stun_servers_and_redundancy(kind: str, expected: int) -> None:
     srflx = [c for c in a.candidates if c.type is CandidateType.SERVER_REFLEXIVE]
     assert len(srflx) == expected
     assert len({c.foundation for c in srflx}) == expected  # foundation includes the server IP
+
+
+def test_server_reflexive_only_from_the_server_asked() -> None:
+    from rtcstack.stun import Message, XorMappedAddress
+
+    a = agent(True, 1, stun_servers=[STUN])
+    base = ("10.0.0.2", 5000)
+    a.add_host_address(base)
+    a.gather(now=0.0)
+    tx = a.poll_transmit()
+    assert tx is not None and tx.addr == STUN and tx.source == base
+    request = Message.parse(tx.data)
+    forged = request.success_response(XorMappedAddress(("203.0.113.66", 1))).serialize()
+    a.handle_datagram(forged, ("198.51.100.9", 3478), local=base, now=0.01)
+    a.handle_datagram(forged, STUN, local=("10.0.0.3", 5000), now=0.01)
+    assert not any(c.type is CandidateType.SERVER_REFLEXIVE for c in a.local_candidates)
+    real = request.success_response(XorMappedAddress(("198.51.100.1", 40000))).serialize()
+    a.handle_datagram(real, STUN, local=base, now=0.02)
+    srflx = [c for c in a.local_candidates if c.type is CandidateType.SERVER_REFLEXIVE]
+    assert [c.addr for c in srflx] == [("198.51.100.1", 40000)]

@@ -494,15 +494,16 @@ def test_regression_forged_non_symmetric_answer_does_not_fail_the_pair() -> None
 
 
 def test_regression_failed_nomination_check_does_not_spin() -> None:
-    """A nomination check (on a valid pair, so In-Progress again) that fails -- here by a
-    signed non-symmetric answer after an ICE restart -- left the controlling agent with
-    ``_first_valid`` set and no valid pair: the nomination timer fired forever at one instant."""
+    """A nomination check on a valid pair that fails -- here by a signed non-symmetric answer
+    after an ICE restart -- once left the controlling agent with ``_first_valid`` set and no
+    valid pair: the nomination timer fired forever at one instant.  (The pair now stays valid
+    while it is being nominated.)"""
     sc = connected_scenario()
     net, a, b = sc.net, sc.a, sc.b
     restart_both(sc)
 
     def nominating() -> bool:
-        return any(p.use_candidate and p.state is PairState.IN_PROGRESS for p in a.agent.pairs)
+        return any(p.use_candidate and p.transaction_id is not None for p in a.agent.pairs)
 
     assert net.run(nominating, duration=5)
     tid, src, _dst = in_flight_check(sc)

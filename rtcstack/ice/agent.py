@@ -673,6 +673,12 @@ class IceAgent:
             self.stats.unexpected += 1
             self._trace("ice.drop", why="unmatched-response", addr=addr)
             return None
+        if pending.kind == "srflx" and (addr != pending.server or local != pending.base):
+            # Only the server we asked, answering at the socket we asked from, may tell us our
+            # mapped address (RFC 8489 §6.3: a response is matched to its request).
+            self.stats.unexpected += 1
+            self._trace("ice.drop", why="srflx-response-from-elsewhere", addr=addr, local=local)
+            return None
         if pending.kind in ("check", "consent") and (
             local != pending.base or (pending.pair is not None and addr != pending.pair.remote.addr)
         ):
@@ -844,7 +850,10 @@ class IceAgent:
         tid = self._stun.request(message, pair.remote.addr, now=now,
                                  integrity_key=pair.remote_pwd.encode(), source=pair.local.addr,
                                  rto=rto)
-        pair.state = PairState.IN_PROGRESS
+        if not (nominate and pair.state is PairState.SUCCEEDED):
+            # A nomination re-checks a valid pair: it stays valid (RFC 8445 keeps the valid list
+            # apart from the checklist) whatever becomes of the nominating check.
+            pair.state = PairState.IN_PROGRESS
         pair.transaction_id = tid
         pair.use_candidate = nominate
         pair.sent_at = now
@@ -940,7 +949,7 @@ class IceAgent:
         if not any(p.generation == self.generation and p.state is PairState.SUCCEEDED
                    for p in self._pairs):
             return False  # the valid pair failed since (a nomination check failed): no timer
-        return not any(p.use_candidate and p.state is PairState.IN_PROGRESS for p in self._pairs)
+        return not any(p.use_candidate and p.transaction_id is not None for p in self._pairs)
 
     def _maybe_nominate(self, now: float) -> None:
         """§8.1.1 regular nomination: re-check the best valid pair with USE-CANDIDATE."""
