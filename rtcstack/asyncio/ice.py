@@ -31,8 +31,10 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from rtcstack.asyncio.nat import route_source
 from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.errors import RtcstackError
 from rtcstack.common.trace import NULL_TRACE, Trace
@@ -88,7 +90,7 @@ def local_addresses(*, ipv6: bool = True, loopback: bool = False,
         if ip.is_multicast or ip.is_unspecified or text in out:
             continue
         out.append(text)
-    preferred = [_route_source(("192.0.2.1", 9)), _route_source(("2001:db8::1", 9))]
+    preferred = [route_source(("192.0.2.1", 9)), route_source(("2001:db8::1", 9))]
     return sorted(out, key=lambda a: 0 if a in preferred else 1)
 
 
@@ -100,16 +102,6 @@ def _ipv4_of(interface: str) -> str:
         request = struct.pack("256s", interface.encode()[:15])
         answer = fcntl.ioctl(probe.fileno(), 0x8915, request)  # SIOCGIFADDR
         return socket.inet_ntoa(answer[20:24])
-
-
-def _route_source(target: Address) -> str | None:
-    family = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect(target)  # no packet leaves: this only asks the routing table
-            return str(probe.getsockname()[0])
-    except OSError:
-        return None
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -292,8 +284,6 @@ class IceTransport:
             self._kick()
 
     async def _resolve(self, candidate: Candidate) -> Candidate | None:
-        from dataclasses import replace
-
         try:
             service = await self._mdns_service()
             address = await service.resolve(candidate.address, timeout=5.0)
@@ -428,8 +418,6 @@ class IceTransport:
         related addresses hidden (draft-ietf-mmusic-mdns-ice-candidates §3.1.2.2)."""
         if not self._mdns_enabled:
             return candidate
-        from dataclasses import replace
-
         if candidate.type is CandidateType.HOST:
             name = self._published.get(candidate.address)
             if name is None:

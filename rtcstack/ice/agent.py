@@ -216,7 +216,6 @@ class _Pending:
     base: Address
     server: Address | None = None
     pair: CandidatePair | None = None
-    generation: int = 0
 
 
 def _base_of(candidate: Candidate) -> Address:
@@ -304,7 +303,6 @@ class IceAgent:
         self._software = software
         self._pending: dict[bytes, _Pending] = {}
         self._hosts: dict[Address, Candidate] = {}
-        self._host_order: list[Address] = []
         self._relays: dict[Address, _Relay] = {}  # by relayed address once allocated
         self._relay_list: list[_Relay] = []
         self._local: list[Candidate] = []  # every signalled local candidate
@@ -385,8 +383,7 @@ class IceAgent:
         family = _family(address[0])
         if family == 0:
             raise ValueError(f"{address[0]!r} is not an IP address")
-        index = sum(1 for a in self._host_order if _family(a[0]) == family)
-        self._host_order.append(address)
+        index = sum(1 for a in self._hosts if _family(a[0]) == family)
         prio = candidate_priority(CandidateType.HOST, local_preference(address[0], index))
         candidate = Candidate(foundation_for(CandidateType.HOST, address[0]), 1, "udp", prio,
                               address[0], address[1], CandidateType.HOST)
@@ -418,7 +415,7 @@ class IceAgent:
     def _start_server_gathering(self, now: float, *, with_relays: bool) -> None:
         self._gathering_done = False
         if self._cfg.policy == "all":
-            for base in self._host_order:
+            for base in self._hosts:
                 for server in self.stun_servers:
                     if _family(server[0]) == _family(base[0]):
                         message = Message(Method.BINDING, MessageClass.REQUEST,
@@ -441,7 +438,7 @@ class IceAgent:
         if server.transport != "udp":
             return None
         family = _family(server.host) or 4
-        for base in self._host_order:
+        for base in self._hosts:
             if _family(base[0]) == family:
                 return base
         return None
@@ -601,16 +598,17 @@ class IceAgent:
         pair = self._selected
         if pair is None or self.state in (IceState.FAILED, IceState.CLOSED):
             raise InvalidStateError(f"no selected pair to send on (state {self.state.value})")
-        self._send_on(pair.local, pair.remote.addr, data, now)
+        self._send_from(pair.local.addr, pair.remote.addr, data, now)
 
-    def _send_on(self, local: Candidate, addr: Address, data: bytes, now: float) -> None:
-        if local.type is CandidateType.RELAYED:
-            relay = self._relays.get(local.addr)
-            if relay is not None:
-                relay.client.send(data, addr, now=now)
-                self._drain_relay(relay, now)
-            return
-        self._transmits.append(Transmit(data, addr, local.addr))
+    def _send_from(self, source: Address | None, addr: Address, data: bytes, now: float) -> None:
+        """Send from a local candidate's base: through its TURN allocation when it is a relayed
+        address (RFC 8656 §10-§12), else straight from the host socket."""
+        relay = self._relays.get(source) if source is not None else None
+        if relay is not None:
+            relay.client.send(data, addr, now=now)
+            self._drain_relay(relay, now)
+        else:
+            self._transmits.append(Transmit(data, addr, source))
 
     # --- input ------------------------------------------------------------------------------
 
@@ -793,13 +791,8 @@ class IceAgent:
     def _respond(
         self, response: Message, addr: Address, local: Address, key: bytes | None, now: float
     ) -> None:
-        data = response.serialize(integrity_key=key, fingerprint=True)
-        if local in self._relays:
-            relay = self._relays[local]
-            relay.client.send(data, addr, now=now)
-            self._drain_relay(relay, now)
-        else:
-            self._transmits.append(Transmit(data, addr, local))
+        self._send_from(local, addr, response.serialize(integrity_key=key, fingerprint=True),
+                        now)
 
     # --- outgoing checks (RFC 8445 §6.1.4, §7.2) -------------------------------------------
 
@@ -1112,22 +1105,11 @@ class IceAgent:
         return self._events.popleft() if self._events else None
 
     def poll_timeout(self) -> float | None:
-        if self._closed:
-            best = None
-            for relay in self._relay_list:
-                t = relay.client.poll_timeout()
-                if t is not None and (best is None or t < best):
-                    best = t
-            s = self._stun.poll_timeout()
-            return s if best is None or (s is not None and s < best) else best
-        times: list[float] = []
-        t = self._stun.poll_timeout()
-        if t is not None:
-            times.append(t)
-        for relay in self._relay_list:
-            t = relay.client.poll_timeout()
-            if t is not None:
-                times.append(t)
+        times = [t for t in (self._stun.poll_timeout(),
+                             *(r.client.poll_timeout() for r in self._relay_list))
+                 if t is not None]
+        if self._closed:  # only TURN deallocations remain
+            return min(times, default=None)
         if self._can_check():
             if self._triggered or any(
                     p.state in (PairState.WAITING, PairState.FROZEN) for p in self._pairs):
@@ -1149,19 +1131,14 @@ class IceAgent:
             # Only while _update_state() can act on it: with a valid pair it never fails on
             # this timer, and a deadline it does not act on would be a busy loop.
             times.append(self._checking_since + self._cfg.failed_timeout)
-        return min(times) if times else None
+        return min(times, default=None)
 
     # --- internals ----------------------------------------------------------------------------
 
     def _drain_stun(self, now: float) -> None:
         stun = self._stun
         while (tx := stun.poll_transmit()) is not None:
-            relay = self._relays.get(tx.source) if tx.source is not None else None
-            if relay is not None:
-                relay.client.send(tx.data, tx.addr, now=now)
-                self._drain_relay(relay, now)
-            else:
-                self._transmits.append(tx)
+            self._send_from(tx.source, tx.addr, tx.data, now)
         while (event := stun.poll_event()) is not None:
             pending = self._pending.pop(event.transaction_id, None)
             if pending is None:
