@@ -4,7 +4,8 @@
    (nor their submodules), in any form: ``import x``, ``import x.y``, ``from x import y``,
    ``from x.y import z``, or ``importlib.import_module("x")`` with a literal name.
 2. A part of rtcstack imports only the parts the table below allows.
-3. The core depends on the standard library and ``cryptography`` only (pyproject.toml); the codec
+3. The core depends on the standard library and ``cryptography`` only (pyproject.toml), plus
+   ``google_crc32c`` in ``sctp`` (SCTP's CRC32c in C); the codec
    libraries (``av``, ``opuslib``, ``numpy``) are imported by ``media`` alone.
 4. ``import rtcstack.stun`` in a fresh interpreter loads no codec library and no asyncio.
 
@@ -53,6 +54,9 @@ FORBIDDEN_IN_CORE = frozenset({"asyncio", "socket", "time", "random", "threading
 CORE_THIRD_PARTY = frozenset({"cryptography"})
 THIRD_PARTY_EXTRA: dict[str, frozenset[str]] = {
     "srtp": frozenset({"pylibsrtp"}),  # the optional libsrtp backend (extra "libsrtp")
+    # SCTP's CRC32c (RFC 9260 §6.8) in C: the google-crc32c distribution, imported as
+    # google_crc32c (the names here are import names, compared with the top-level module).
+    "sctp": frozenset({"google_crc32c"}),
     "media": frozenset({"av", "opuslib", "numpy"}),
 }
 CODEC_LIBRARIES = frozenset({"av", "opuslib", "numpy"})
@@ -219,6 +223,7 @@ def test_module_follows_the_import_rules(path: Path) -> None:
         ("rtp/packet.py", "import numpy", "only media may import numpy"),
         ("cli/decode.py", "import av", "only media may import av"),
         ("stun/message.py", "import requests", "not requests"),
+        ("stun/message.py", "import google_crc32c", "not google_crc32c"),
         ("stun/message.py", "if TYPE_CHECKING:\n    import asyncio\n", "may not import asyncio"),
         ("newlayer/x.py", "import os", "not in the rule table"),
     ],
@@ -244,6 +249,7 @@ def test_the_checker_catches_violations(rel_path: str, source: str, expected: st
         ("asyncio/stun.py", "import asyncio, socket, time\nfrom rtcstack.peer import pc"),
         ("cli/main.py", "import random\nfrom rtcstack.asyncio import stun"),
         ("srtp/libsrtp.py", "import pylibsrtp"),
+        ("sctp/crc32c.py", "from google_crc32c import value"),
     ],
 )
 def test_the_checker_accepts_allowed_imports(rel_path: str, source: str) -> None:

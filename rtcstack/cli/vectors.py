@@ -41,6 +41,7 @@ from rtcstack.dtls.vectors import CHECKERS as DTLS_CHECKERS
 from rtcstack.ice.turn import CHECKERS as TURN_CHECKERS
 from rtcstack.ice.vectors import CHECKERS as ICE_CHECKERS
 from rtcstack.rtp.formats.vectors import CHECKERS as RTP_PAYLOAD_CHECKERS
+from rtcstack.sctp.vectors import CHECKERS as SCTP_CHECKERS
 from rtcstack.srtp.vectors import CHECKERS as SRTP_CHECKERS
 from rtcstack.vectors import Vector, VectorError, all_vectors
 
@@ -529,6 +530,7 @@ CHECKERS: dict[str, Callable[[Vector], list[str]]] = {
     **DTLS_CHECKERS,  # dtls-handshake: rtcstack/dtls/vectors.py
     **TURN_CHECKERS,  # turn-example-flow: rtcstack/ice/turn.py
     **ICE_CHECKERS,  # ice-candidate, ice-*-priority, ice-foundation: rtcstack/ice/vectors.py
+    **SCTP_CHECKERS,  # crc32c, dcep-message: rtcstack/sctp/vectors.py
 }
 
 
