@@ -100,6 +100,15 @@ class DataChannel:
         #: RFC 8832 §6: until the peer's DATA_CHANNEL_ACK arrives, messages go ordered.
         self.acked = negotiated
         self._threshold = 0
+        # W3C bufferedAmount counts application data only.  The association counts every byte
+        # queued on the stream, which also holds DCEP messages and the one zero byte of an
+        # empty message (RFC 8831 §6.6).  Each stream is a FIFO, so the bytes the association
+        # has sent come off the oldest entries here: [bytes not yet sent, counts as user data].
+        self._out: deque[list[int]] = deque()
+        self._raw_queued = 0
+        self._raw_base = owner.association.buffered_amount(stream_id)
+        self._user_buffered = 0
+        self._low_armed = False  # bufferedAmount went above the threshold since the last event
         self._reset_out = False  # our outgoing stream was reset (or is being)
         self._reset_in = False  # the peer reset its outgoing stream
         self._out_done = False  # the peer performed our reset
@@ -114,8 +123,34 @@ class DataChannel:
 
     @property
     def buffered_amount(self) -> int:
-        """Bytes given to :meth:`send` and not yet sent (W3C bufferedAmount)."""
-        return self._owner.association.buffered_amount(self.id)
+        """Bytes given to :meth:`send` and not yet sent (W3C bufferedAmount).
+
+        An empty message adds nothing, and the DCEP messages on the stream are not counted.
+        """
+        self._sync_buffered()
+        return self._user_buffered
+
+    def _queued(self, size: int, *, user: bool) -> None:
+        self._sync_buffered()
+        self._out.append([size, int(user)])
+        self._raw_queued += size
+        if user:
+            self._user_buffered += size
+
+    def _sync_buffered(self) -> None:
+        left = self._owner.association.buffered_amount(self.id) - self._raw_base
+        gone = self._raw_queued - left
+        out = self._out
+        while gone > 0 and out:
+            head = out[0]
+            take = min(gone, head[0])
+            head[0] -= take
+            gone -= take
+            self._raw_queued -= take
+            if head[1]:
+                self._user_buffered -= take
+            if not head[0]:
+                out.popleft()
 
     @property
     def buffered_amount_low_threshold(self) -> int:
@@ -126,7 +161,13 @@ class DataChannel:
         if value < 0:
             raise ValueError("bufferedAmountLowThreshold must not be negative")
         self._threshold = value
-        self._owner.association.set_buffered_amount_low_threshold(self.id, value)
+        # W3C: the event is for a *decrease* from above the threshold to at or below it; a
+        # threshold moved above the amount waits for none, one moved below it waits again.
+        self._low_armed = self.buffered_amount > value
+        if self._low_armed:
+            self._owner._armed.add(self)
+        else:
+            self._owner._armed.discard(self)
 
     def send(self, data: bytes | bytearray | memoryview | str, *, now: float) -> None:
         """Queue one message: ``str`` goes as a string (PPID 51), bytes as binary (PPID 53).
@@ -145,9 +186,13 @@ class DataChannel:
         if limit and len(payload) > limit:
             raise ValueError(f"message of {len(payload)} bytes exceeds the peer's "
                              f"max-message-size {limit}")
+        self._owner._send(self, payload or b"\x00", ppid, now=now)
+        self._queued(len(payload) or 1, user=bool(payload))
         self.messages_sent += 1
         self.bytes_sent += len(payload)
-        self._owner._send(self, payload or b"\x00", ppid, now=now)
+        if self._user_buffered > self._threshold and not self._low_armed:
+            self._low_armed = True
+            self._owner._armed.add(self)
 
     def close(self, *, now: float) -> None:
         """Start closing (RFC 8831 §6.7): queued messages are sent, then the stream reset."""
@@ -226,6 +271,10 @@ class DataChannels:
         self._now = 0.0
         #: Messages dropped: unknown stream, bad DCEP, a string that is not UTF-8.
         self.dropped_messages = 0
+        self._armed: set[DataChannel] = set()  # waiting for bufferedAmount to fall
+        # Messages on a stream whose old channel is still closing while the peer, done with
+        # it, already opened a new channel there (see _on_dcep); replayed once it has closed.
+        self._held: dict[int, list[MessageReceived]] = {}
 
     # --- the drive loop ------------------------------------------------------------------------
 
@@ -271,6 +320,8 @@ class DataChannels:
         self._now = now
         if self._closed:
             raise InvalidStateError("the SCTP transport is closed")
+        if self._connected and self.association.state != AssociationState.ESTABLISHED:
+            raise InvalidStateError(f"the SCTP transport is {self.association.state.name}")
         if max_retransmits is not None and max_packet_life_time is not None:
             raise ValueError("maxRetransmits and maxPacketLifeTime are mutually exclusive")
         if len(label.encode()) > 65535 or len(protocol.encode()) > 65535:
@@ -319,7 +370,9 @@ class DataChannels:
                 channel.label, channel.protocol, ordered=channel.ordered,
                 max_retransmits=channel.max_retransmits,
                 max_packet_life_time=channel.max_packet_life_time, priority=channel.priority)
-            self.association.send(channel.id, open_message.serialize(), Ppid.DCEP, now=now)
+            data = open_message.serialize()
+            self.association.send(channel.id, data, Ppid.DCEP, now=now)
+            channel._queued(len(data), user=False)
         channel.ready_state = DataChannelState.OPEN
         self._events.append(ChannelOpened(channel, remote=False))
 
@@ -345,9 +398,15 @@ class DataChannels:
         if channel.ready_state == DataChannelState.CLOSED:
             return
         channel.ready_state = DataChannelState.CLOSED
+        channel._low_armed = False
+        self._armed.discard(channel)
         if self.channels.get(channel.id) is channel:
             del self.channels[channel.id]
         self._events.append(ChannelClosed(channel))
+        held = self._held.pop(channel.id, None)
+        if held and not self._closed:
+            for event in held:
+                self._on_message(event)
 
     def _pump(self) -> None:
         """Turn association events into channel events."""
@@ -356,9 +415,7 @@ class DataChannels:
             if isinstance(event, MessageReceived):
                 self._on_message(event)
             elif isinstance(event, BufferedAmountLow):
-                channel = self.channels.get(event.stream_id)
-                if channel is not None:
-                    self._events.append(ChannelBufferedAmountLow(channel))
+                pass  # thresholds are kept here, on user bytes (see below)
             elif isinstance(event, StreamsReset):
                 self._on_streams_reset(event)
             elif isinstance(event, Connected):
@@ -372,11 +429,21 @@ class DataChannels:
                 for channel in list(self.channels.values()):
                     self._finish_close(channel)
                 self._events.append(TransportClosed(event.error, event.remote))
+        for channel in list(self._armed):
+            if channel.buffered_amount <= channel._threshold:
+                # W3C bufferedamountlow: fell from above the threshold to at or below it.
+                channel._low_armed = False
+                self._armed.discard(channel)
+                self._events.append(ChannelBufferedAmountLow(channel))
 
     def _on_message(self, event: MessageReceived) -> None:
         sid, ppid = event.stream_id, event.ppid
+        held = self._held.get(sid)
+        if held is not None:
+            held.append(event)
+            return
         if ppid == Ppid.DCEP:
-            self._on_dcep(sid, event.data)
+            self._on_dcep(event)
             return
         channel = self.channels.get(sid)
         if channel is None or channel.ready_state == DataChannelState.CLOSED:
@@ -402,9 +469,10 @@ class DataChannels:
         channel.bytes_received += len(event.data)
         self._events.append(ChannelMessage(channel, data))
 
-    def _on_dcep(self, sid: int, payload: bytes) -> None:
+    def _on_dcep(self, event: MessageReceived) -> None:
+        sid = event.stream_id
         try:
-            message = parse_dcep(payload)
+            message = parse_dcep(event.data)
         except ParseError as exc:
             self.dropped_messages += 1
             self._trace("datachannel.bad_dcep", stream=sid, error=str(exc))
@@ -414,7 +482,16 @@ class DataChannels:
             if channel is not None:
                 channel.acked = True
             return
-        if sid in self.channels:
+        old = self.channels.get(sid)
+        if old is not None and old._reset_in:
+            # The peer reset its direction of the old channel and, having seen ours reset too,
+            # reuses the id (RFC 8831 §6.7) before our reset is confirmed (its RE-CONFIG
+            # response may be lost or late): keep the OPEN and what follows it until the old
+            # channel has closed, then open the new one.
+            self._held[sid] = [event]
+            self._trace("datachannel.open_held", stream=sid)
+            return
+        if old is not None:
             # RFC 8832 §6: an OPEN for a stream in use is an error; the stream is not reused.
             self.dropped_messages += 1
             self._trace("datachannel.open_in_use", stream=sid)
@@ -426,7 +503,9 @@ class DataChannels:
         channel.acked = True
         self.channels[sid] = channel
         if self.association.state == AssociationState.ESTABLISHED:
-            self.association.send(sid, DataChannelAck().serialize(), Ppid.DCEP, now=self._now)
+            ack = DataChannelAck().serialize()
+            self.association.send(sid, ack, Ppid.DCEP, now=self._now)
+            channel._queued(len(ack), user=False)
         channel.ready_state = DataChannelState.OPEN
         self._events.append(ChannelOpened(channel, remote=True))
 
