@@ -415,7 +415,7 @@ class Association:
         self._low_threshold: dict[int, int] = {}
         self._advanced_peer_ack = self._cum_acked
         self._forward_tsn_needed = False
-        self._abandoned_streams: dict[tuple[int, bool], int] = {}
+        self._abandoned_tails: list[_Sent] = []  # see _abandon
         # receive side
         self._peer_cum = 0  # unwrapped, set when the peer's initial TSN is known
         self._above: set[int] = set()
@@ -524,7 +524,10 @@ class Association:
     def poll_transmit(self) -> bytes | None:
         if self._dirty:
             self._flush()
-        return self._tx.popleft() if self._tx else None
+        if not self._tx:
+            return None
+        self.stats.packets_sent += 1  # counted here: a T1 retransmission reuses its packet
+        return self._tx.popleft()
 
     def poll_event(self) -> Event | None:
         if self._dirty:
@@ -1202,6 +1205,8 @@ class Association:
                 bytes_acked += sent.size
                 newly_acked_highest = sent.tsn
             if sent.in_flight:
+                # cleared too: an abandoned message still lists its acked fragments
+                sent.in_flight = False
                 self._flight -= sent.size
             if sent.sends == 1 and not sent.abandoned:
                 rtt_sample = now - sent.sent_at
@@ -1254,7 +1259,7 @@ class Association:
         elif advanced:
             self._timers.t3 = now + self._rto
         if self.partial_reliability:
-            self._advance_peer_ack_point()
+            self._advance_peer_ack_point(resend=True)
         if self.state in (AssociationState.SHUTDOWN_PENDING, AssociationState.SHUTDOWN_RECEIVED):
             self._check_shutdown_progress()
 
@@ -1348,7 +1353,7 @@ class Association:
             if not sent.acked and not sent.abandoned:
                 self._mark_retransmit(sent)
         if self.partial_reliability:
-            self._advance_peer_ack_point()
+            self._advance_peer_ack_point(resend=True)
         self._trace("sctp.t3_expired", rto=self._rto, outstanding=len(self._outstanding))
 
     def _abandon(self, message: _OutMessage) -> None:
@@ -1369,16 +1374,36 @@ class Association:
             remaining = len(message.data) - message.offset
             message.offset = len(message.data)
             self._unbuffer(message.stream_id, remaining)
-            if self._current is message:
+            # Take it off its queue, or the scheduler would send it again with nothing left:
+            # an empty DATA chunk, which the peer answers with ABORT (RFC 9260 §6.2).  Only the
+            # head of a stream's queue is ever partly sent.
+            queue = self._streams_out.get(message.stream_id)
+            if queue and queue[0] is message:
+                self._finish_message(message)
+            elif self._current is message:
                 self._current = None
-        if message.mid >= 0:
-            key = (message.stream_id, not message.ordered)
-            old = self._abandoned_streams.get(key, -1)
-            self._abandoned_streams[key] = max(old, message.mid)
+            if message.mid >= 0:
+                # The peer holds the first fragments and waits for the rest.  Give the missing
+                # tail one TSN, never sent, so that the FORWARD-TSN covers this message and
+                # names its SSN (MID) even if every fragment sent has been acknowledged.
+                tsn = self._next_tsn
+                self._next_tsn = tsn + 1
+                # (Queued, not appended: the caller may be iterating the outstanding chunks.)
+                tail = _Sent(tsn, b"", 0, message)
+                tail.abandoned = True
+                self._abandoned_tails.append(tail)
         self._forward_tsn_needed = True
 
-    def _advance_peer_ack_point(self) -> None:
-        """RFC 3758 §3.5 C1-C3: move past abandoned chunks; FORWARD-TSN if it moved."""
+    def _advance_peer_ack_point(self, *, resend: bool = False) -> None:
+        """RFC 3758 §3.5 C1-C3: move past abandoned chunks; FORWARD-TSN if it moved.
+
+        With ``resend`` (a SACK arrived, C3, or T3 expired, A5) the FORWARD-TSN goes again
+        whenever the point is still ahead of the peer's cumulative TSN: the last one may have
+        been lost, and nothing else would ever move the peer past the abandoned chunks.
+        """
+        if self._abandoned_tails:
+            self._outstanding.extend(self._abandoned_tails)
+            self._abandoned_tails.clear()
         point = max(self._advanced_peer_ack, self._cum_acked)
         for sent in self._outstanding:
             if sent.tsn != point + 1:
@@ -1386,7 +1411,7 @@ class Association:
             if not sent.abandoned:
                 break
             point = sent.tsn
-        if point > self._advanced_peer_ack:
+        if point > self._advanced_peer_ack or (resend and point > self._cum_acked):
             self._advanced_peer_ack = point
             self._forward_tsn_needed = True
         if self._advanced_peer_ack <= self._cum_acked:
@@ -1394,14 +1419,26 @@ class Association:
 
     def _build_forward_tsn(self) -> bytes:
         point = self._advanced_peer_ack
+        # RFC 3758 §3.5 C4: the stream and SSN (MID) of each skipped message, i.e. of the
+        # abandoned chunks up to the new cumulative TSN; later ones are not skipped yet, and
+        # older ones belong to SSNs the peer is past (or to a stream reset since).
+        skipped: dict[tuple[int, bool], int] = {}
+        for sent in self._outstanding:
+            if sent.tsn > point:
+                break
+            message = sent.message
+            if message.mid >= 0:
+                key = (message.stream_id, not message.ordered)
+                if skipped.get(key, -1) < message.mid:
+                    skipped[key] = message.mid
         if self.interleaving:
             streams = [(sid, unordered, mid & MASK32)
-                       for (sid, unordered), mid in sorted(self._abandoned_streams.items())]
+                       for (sid, unordered), mid in sorted(skipped.items())]
             chunk: Chunk = IForwardTsnChunk(point & MASK32, streams)
         else:
             chunk = ForwardTsnChunk(point & MASK32, [
                 (sid, mid & 0xFFFF) for (sid, unordered), mid in
-                sorted(self._abandoned_streams.items()) if not unordered])
+                sorted(skipped.items()) if not unordered])
         self._forward_tsn_needed = False
         if self._timers.t3 is None:
             self._timers.t3 = self._now + self._rto  # §3.5 C4: it is retransmitted on T3
@@ -1437,7 +1474,6 @@ class Association:
     def _packet(self, chunks: list[bytes], *, vtag: int, force_crc: bool = False) -> bytes:
         header = _HEADER.pack(self.config.local_port, self.config.remote_port, vtag, 0)
         data = header + b"".join(c + bytes(-len(c) & 3) for c in chunks)
-        self.stats.packets_sent += 1
         if self.zero_checksum_tx and not force_crc:
             return data
         return with_checksum(data)
@@ -1678,6 +1714,7 @@ class Association:
         self._set_state(AssociationState.CLOSED)
         self._timers = _Timers()
         self._outstanding.clear()
+        self._abandoned_tails.clear()
         self._streams_out.clear()
         self._rr.clear()
         self._current = None
