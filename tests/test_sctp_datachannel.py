@@ -734,10 +734,15 @@ def test_shutdown_closes_every_channel(closer: str) -> None:
 
 def test_create_channel_during_shutdown_is_refused_cleanly() -> None:
     pair = connected_pair()
-    pair.client.create_channel("busy", now=pair.now).send(payload(100_000), now=pair.now)
+    busy = pair.client.create_channel("busy", now=pair.now)
+    busy.send(payload(100_000), now=pair.now)
     pair.client.close(now=pair.now)
     with pytest.raises(InvalidStateError):
         pair.client.create_channel("late", now=pair.now)
+    with pytest.raises(InvalidStateError):
+        busy.send(b"refused", now=pair.now)  # the association refuses it: nothing counted
+    assert (busy.messages_sent, busy.bytes_sent) == (1, 100_000)
+    assert busy.buffered_amount <= 100_000
     assert [c.label for c in pair.client.channels.values()] == ["busy"]
     pair.run(until=lambda: bool(pair.of("client", TransportClosed)))
 
