@@ -209,13 +209,17 @@ class Parameter:
         return Parameter(ParamType.ZERO_CHECKSUM_ACCEPTABLE, _U32.pack(edmid))
 
 
+def _join_padded(items: list[bytes]) -> bytes:
+    """TLVs each padded to four bytes but the last: RFC 9260 §3.2, the Chunk Length "does
+    include padding of any variable-length parameter except the last parameter in the chunk"
+    (the packet pads the chunk).  A receiver accepts it either way, as §3.2 asks."""
+    if not items:
+        return b""
+    return b"".join([item + bytes(_pad(len(item))) for item in items[:-1]] + [items[-1]])
+
+
 def _encode_params(params: list[Parameter]) -> bytes:
-    out = bytearray()
-    for param in params:
-        encoded = param.encode()
-        out += encoded
-        out += bytes(_pad(len(encoded)))
-    return bytes(out)
+    return _join_padded([param.encode() for param in params])
 
 
 def _parse_tlvs(data: bytes, what: str) -> list[tuple[int, bytes]]:
@@ -259,12 +263,7 @@ class ErrorCause:
 
 
 def _encode_causes(causes: list[ErrorCause]) -> bytes:
-    out = bytearray()
-    for cause in causes:
-        encoded = cause.encode()
-        out += encoded
-        out += bytes(_pad(len(encoded)))
-    return bytes(out)
+    return _join_padded([cause.encode() for cause in causes])
 
 
 def _parse_causes(data: bytes) -> list[ErrorCause]:
@@ -739,11 +738,7 @@ class ReconfigChunk(Chunk):
     params: list[ReconfigParam] = field(default_factory=list)
 
     def encode(self) -> bytes:
-        out = bytearray()
-        for param in self.params:
-            encoded = param.encode()
-            out += encoded + bytes(_pad(len(encoded)))
-        return _chunk(self.TYPE, 0, bytes(out))
+        return _chunk(self.TYPE, 0, _join_padded([param.encode() for param in self.params]))
 
     @classmethod
     def decode(cls, flags: int, value: bytes) -> ReconfigChunk:
