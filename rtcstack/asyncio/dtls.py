@@ -87,6 +87,10 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
                  on_handshake: Callable[[HandshakeComplete], None] | None = None,
                  trace: Trace = NULL_TRACE) -> None:
         self._loop = asyncio.get_running_loop()
+        #: When set, application data goes to this callback as it is decrypted instead of to
+        #: :meth:`receive` (how :mod:`rtcstack.asyncio.sctp` runs SCTP on top, with no task
+        #: and no queue per record).
+        self.on_application_data: Callable[[bytes], None] | None = None
         self.connection = connection
         #: The peer: given to the client, learnt by the server from its first handshake record.
         self.remote_address: Address | None = remote
@@ -166,6 +170,13 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         self.connection.send(data)
         self._service()
 
+    def send_many(self, records: list[bytes]) -> None:
+        """Send several application data records, then service the connection once."""
+        send = self.connection.send
+        for data in records:
+            send(data)
+        self._service()
+
     async def receive(self) -> bytes | None:
         """The next application data, in order; ``None`` once the connection closed cleanly
         (close_notify, either side); raises the error it ended with otherwise."""
@@ -210,7 +221,10 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
             self._send(datagram)
         while (event := conn.poll_event()) is not None:
             if isinstance(event, ApplicationData):
-                self._received.append(event.data)
+                if self.on_application_data is not None:
+                    self.on_application_data(event.data)
+                else:
+                    self._received.append(event.data)
             elif isinstance(event, HandshakeComplete):
                 self._handshake_complete(event)
             elif isinstance(event, Closed):

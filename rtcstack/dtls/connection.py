@@ -1040,6 +1040,13 @@ class DtlsConnection:
     def _max_record_payload(self) -> int:
         return max(64, min(16384, self.config.mtu - 13 - self._overhead(1)))
 
+    @property
+    def max_application_payload(self) -> int:
+        """The most application data one record (so one datagram of at most ``mtu``) carries
+        once the handshake chose its cipher: what a protocol on top that must not be split
+        across records (SCTP, RFC 8261 §5) can put in one packet."""
+        return self._max_record_payload()
+
     def _send_alert(self, level: AlertLevel, description: AlertDescription) -> None:
         epoch = self._records.write_epoch
         self._transmit.append(self._records.protect(

@@ -1567,11 +1567,11 @@ class Association:
             if message is None:
                 break
             remaining = len(message.data) - message.offset
-            space = room - self._building_size - header_len
+            space = (room - self._building_size - header_len) & ~3  # padding included
             if space < remaining and space < 256:
                 # Rather than cut a sliver off the message, start the next packet.
                 self._emit()
-                space = room - header_len
+                space = (room - header_len) & ~3
             take = min(remaining, space)
             begin = message.offset == 0
             if begin:

@@ -1,0 +1,306 @@
+"""Data channels over DTLS on a UDP socket: the asyncio driver of :mod:`rtcstack.sctp`.
+
+::
+
+    dtls = await connect_dtls(DtlsConfig(cert, [("sha-256", peer_fingerprint)]), remote)
+    await dtls.handshake()
+    sctp = SctpTransport(dtls)                        # the DTLS role picks even/odd stream ids
+    await sctp.start()                                # the association is up
+    chat = sctp.create_channel("chat")
+    await chat.wait_open()
+    chat.send("hello")                                # str -> string message, bytes -> binary
+    reply = await chat.recv()
+    await sctp.close()                                # graceful SCTP shutdown, then DTLS close
+
+    peer_channel = await sctp.accept_channel()        # the peer's in-band channels
+
+Each :class:`Channel` either queues its messages for :meth:`Channel.recv` or, with
+``channel.on_message = callback``, hands each to the callback as it is reassembled (no queue,
+no task per message).  Back-pressure follows the W3C model: :attr:`Channel.buffered_amount`
+and ``await channel.drain(low)``, which waits until it is at most ``low`` bytes.
+
+The driver feeds each DTLS application record to :class:`~rtcstack.sctp.DataChannels` with
+``loop.time()`` as ``now``, sends the SCTP packets it produces as DTLS records in one batch,
+and keeps one :class:`~rtcstack.asyncio.timer.DeadlineTimer` at the association's deadline.
+It enlarges the socket's receive buffer (a congestion window of SCTP packets arrives as one
+burst on loopback; the kernel default of ~200 KiB would drop most of it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from rtcstack.asyncio.dtls import DtlsEndpoint
+from rtcstack.asyncio.timer import DeadlineTimer
+from rtcstack.common.trace import NULL_TRACE, Trace
+from rtcstack.sctp.association import SctpConfig
+from rtcstack.sctp.datachannel import (
+    ChannelBufferedAmountLow,
+    ChannelClosed,
+    ChannelMessage,
+    ChannelOpened,
+    DataChannel,
+    DataChannels,
+    DataChannelState,
+    TransportClosed,
+    TransportConnected,
+)
+
+__all__ = ["Channel", "SctpTransport", "SctpTransportError"]
+
+SOCKET_BUFFER = 4 * 1024 * 1024
+
+
+class SctpTransportError(ConnectionError):
+    """The association failed (aborted, timed out) or was closed."""
+
+
+def enlarge_socket_buffers(transport: asyncio.BaseTransport, size: int = SOCKET_BUFFER) -> None:
+    """Ask for ``size``-byte send and receive buffers (root may exceed net.core.rmem_max)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    for option, force in ((socket.SO_RCVBUF, getattr(socket, "SO_RCVBUFFORCE", None)),
+                          (socket.SO_SNDBUF, getattr(socket, "SO_SNDBUFFORCE", None))):
+        try:
+            if force is not None:
+                sock.setsockopt(socket.SOL_SOCKET, force, size)
+                continue
+        except OSError:
+            pass
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+        except OSError:
+            pass
+
+
+class Channel:
+    """An asyncio face of one :class:`~rtcstack.sctp.DataChannel`."""
+
+    def __init__(self, transport: SctpTransport, channel: DataChannel) -> None:
+        self._transport = transport
+        self.channel = channel
+        #: When set, every message is passed here as it arrives instead of being queued.
+        self.on_message: Callable[[bytes | str], None] | None = None
+        self._messages: deque[bytes | str] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._opened = transport._loop.create_future()
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._drain_level = 0
+
+    def __repr__(self) -> str:
+        return f"Channel({self.channel!r})"
+
+    @property
+    def id(self) -> int:
+        return self.channel.id
+
+    @property
+    def label(self) -> str:
+        return self.channel.label
+
+    @property
+    def ready_state(self) -> DataChannelState:
+        return self.channel.ready_state
+
+    @property
+    def buffered_amount(self) -> int:
+        return self.channel.buffered_amount
+
+    async def wait_open(self) -> None:
+        await asyncio.shield(self._opened)
+
+    def send(self, data: bytes | bytearray | memoryview | str) -> None:
+        """Queue one message (W3C send: returns at once; see :meth:`drain`)."""
+        self.channel.send(data, now=self._transport._loop.time())
+        self._transport._flush()
+
+    async def drain(self, low: int = 0) -> None:
+        """Wait until :attr:`buffered_amount` is at most ``low`` bytes."""
+        while self.channel.buffered_amount > low:
+            if self.channel.ready_state == DataChannelState.CLOSED:
+                raise SctpTransportError(f"{self!r} closed with data queued")
+            self._drain_level = low
+            self.channel.buffered_amount_low_threshold = low
+            self._drain_waiter = self._transport._loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
+    async def recv(self) -> bytes | str:
+        """The next message; :class:`SctpTransportError` once the channel is closed."""
+        while not self._messages:
+            if self.channel.ready_state == DataChannelState.CLOSED:
+                raise SctpTransportError(f"{self!r} is closed")
+            self._waiter = self._transport._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.popleft()
+
+    def close(self) -> None:
+        self.channel.close(now=self._transport._loop.time())
+        self._transport._flush()
+
+    # --- driven by the transport ------------------------------------------------------------
+
+    def _deliver(self, data: bytes | str) -> None:
+        if self.on_message is not None:
+            self.on_message(data)
+            return
+        self._messages.append(data)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _wake_drain(self) -> None:
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+
+    def _closed(self) -> None:
+        self._wake()
+        self._wake_drain()
+        if not self._opened.done():
+            self._opened.set_exception(SctpTransportError(f"{self!r} closed before opening"))
+            self._opened.exception()
+
+
+class SctpTransport:
+    """:class:`~rtcstack.sctp.DataChannels` over a connected :class:`DtlsEndpoint`.
+
+    ``role`` defaults to the DTLS connection's role (client: even stream ids).
+    """
+
+    def __init__(self, dtls: DtlsEndpoint, *, role: str | None = None,
+                 config: SctpConfig | None = None, remote_max_message_size: int = 262144,
+                 trace: Trace = NULL_TRACE) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.dtls = dtls
+        if config is None:
+            # RFC 8261 §5: one SCTP packet per DTLS record, so no bigger than a record can be.
+            config = SctpConfig(zero_checksum=True, mtu=dtls.connection.max_application_payload)
+        self.channels = DataChannels(role or dtls.connection.role, config,
+                                     remote_max_message_size=remote_max_message_size,
+                                     trace=trace)
+        self._channels: dict[int, Channel] = {}
+        self._accepted: deque[Channel] = deque()
+        self._accept_waiter: asyncio.Future[None] | None = None
+        self._connected: asyncio.Future[None] = self._loop.create_future()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
+        self.error: str | None = None
+        transport = dtls._transport
+        if transport is not None:
+            enlarge_socket_buffers(transport)
+        dtls.on_application_data = self._on_record
+
+    @property
+    def association(self) -> Any:
+        return self.channels.association
+
+    async def start(self, timeout: float | None = 10.0) -> None:
+        """Start the association (both sides call this) and wait until it is up."""
+        self.channels.connect(now=self._loop.time())
+        self._flush()
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(self._connected)
+
+    def create_channel(self, label: str = "", **options: Any) -> Channel:
+        """W3C createDataChannel; options as :meth:`DataChannels.create_channel`."""
+        channel = self.channels.create_channel(label, now=self._loop.time(), **options)
+        wrapper = self._channels[channel.id] = Channel(self, channel)
+        self._flush()
+        return wrapper
+
+    async def accept_channel(self) -> Channel:
+        """The next channel the peer opened in band."""
+        while not self._accepted:
+            if self._closed.done():
+                raise SctpTransportError(self.error or "the SCTP transport is closed")
+            self._accept_waiter = self._loop.create_future()
+            try:
+                await self._accept_waiter
+            finally:
+                self._accept_waiter = None
+        return self._accepted.popleft()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """SCTP shutdown (RFC 9260 §9.2), then close DTLS; abort if the peer does not answer."""
+        if not self._closed.done():
+            self.channels.close(now=self._loop.time())
+            self._flush()
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._closed)
+            except TimeoutError:
+                self.association.abort("shutdown timed out", now=self._loop.time())
+                self._flush()
+        self._timer.cancel()
+        self.dtls.close()
+
+    # --- the drive loop ---------------------------------------------------------------------
+
+    def _on_record(self, data: bytes) -> None:
+        self.channels.handle_packet(data, now=self._loop.time())
+        self._flush()
+
+    def _on_timer(self, now: float) -> None:
+        self.channels.handle_timeout(now=now)
+        self._flush()
+
+    def _flush(self) -> None:
+        channels = self.channels
+        packets = []
+        while (packet := channels.poll_transmit()) is not None:
+            packets.append(packet)
+        if packets and not self.dtls.closed:
+            self.dtls.send_many(packets)
+        while (event := channels.poll_event()) is not None:
+            self._dispatch(event)
+        self._timer.arm(channels.poll_timeout())
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, ChannelMessage):
+            wrapper = self._channels.get(event.channel.id)
+            if wrapper is not None and wrapper.channel is event.channel:
+                wrapper._deliver(event.data)
+        elif isinstance(event, ChannelOpened):
+            wrapper = self._channels.get(event.channel.id)
+            if wrapper is None or wrapper.channel is not event.channel:
+                wrapper = self._channels[event.channel.id] = Channel(self, event.channel)
+            if not wrapper._opened.done():
+                wrapper._opened.set_result(None)
+            if event.remote:
+                self._accepted.append(wrapper)
+                if self._accept_waiter is not None and not self._accept_waiter.done():
+                    self._accept_waiter.set_result(None)
+        elif isinstance(event, ChannelBufferedAmountLow):
+            wrapper = self._channels.get(event.channel.id)
+            if wrapper is not None:
+                wrapper._wake_drain()
+        elif isinstance(event, ChannelClosed):
+            wrapper = self._channels.get(event.channel.id)
+            if wrapper is not None and wrapper.channel is event.channel:
+                del self._channels[event.channel.id]
+                wrapper._closed()
+        elif isinstance(event, TransportConnected):
+            if not self._connected.done():
+                self._connected.set_result(None)
+        elif isinstance(event, TransportClosed):
+            self.error = event.error
+            if not self._connected.done():
+                self._connected.set_exception(SctpTransportError(event.error or "closed"))
+                self._connected.exception()
+            if not self._closed.done():
+                self._closed.set_result(None)
+            if self._accept_waiter is not None and not self._accept_waiter.done():
+                self._accept_waiter.set_result(None)
+
