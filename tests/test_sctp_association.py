@@ -517,3 +517,26 @@ def test_flight_size_stays_exact_when_a_partly_acked_message_is_abandoned() -> N
     assert [m.data for m in pair.messages("server")] == [b"next"]
     assert pair.run_until(lambda p: not p.client._outstanding, pair.now + 10)
     assert pair.client.flight_size == 0
+
+
+def test_heartbeat_ack_with_a_nan_time_is_ignored() -> None:
+    """Regression: a HEARTBEAT ACK whose echoed send time was NaN passed the checks and made
+    the RTO (and every timer after it) NaN."""
+    from rtcstack.sctp.chunks import HeartbeatAckChunk, HeartbeatChunk
+
+    config = SctpConfig(heartbeat_interval=1.0)
+    pair = Pair.create(config, config, link=Link(delay=0.05, seed=1))
+    pair.capture = True
+    pair.connect()
+    pair.link.loss = 1.0
+    pair.run_until(lambda p: any(ChunkType.HEARTBEAT in chunk_types(d)
+                                 for w, d in p.captured if w == "client"), 10)
+    beat = next(d for w, d in pair.captured if w == "client"
+                and ChunkType.HEARTBEAT in chunk_types(d))
+    info = next(c for c in Packet.parse(beat).chunks if isinstance(c, HeartbeatChunk)).info
+    forged = struct.pack("!d", float("nan")) + info[8:]
+    ack = Packet(5000, 5000, pair.client.my_tag, [HeartbeatAckChunk(forged)]).serialize()
+    pair.client.handle_packet(ack, now=pair.now)
+    assert pair.client.rto == pair.client.rto  # not NaN
+    deadline = pair.client.poll_timeout()
+    assert deadline is not None and deadline == deadline
