@@ -1747,7 +1747,7 @@ class Association:
         if len(chunk.info) != _HB_INFO.size:
             return
         sent_at, nonce = _HB_INFO.unpack(chunk.info)
-        if nonce != self._heartbeat_nonce or not 0.0 <= self._now - sent_at:
+        if nonce != self._heartbeat_nonce or not self._now - sent_at >= 0.0:
             return  # (the second test is also false for a NaN, which would poison the RTO)
         self._heartbeat_nonce &= ~1
         self._error_count = 0
