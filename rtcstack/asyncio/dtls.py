@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from rtcstack.asyncio.timer import DeadlineTimer
+from rtcstack.asyncio.udp import BatchedDatagramTransport, create_batched_endpoint
 from rtcstack.common.trace import NULL_TRACE, Trace
 from rtcstack.common.types import Address, format_address
 from rtcstack.dtls.connection import (
@@ -91,6 +92,9 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         #: :meth:`receive` (how :mod:`rtcstack.asyncio.sctp` runs SCTP on top, with no task
         #: and no queue per record).
         self.on_application_data: Callable[[bytes], None] | None = None
+        #: Called after a burst of datagrams was handled (with a batched transport, see
+        #: :mod:`rtcstack.asyncio.udp`): the place to answer them all at once.
+        self.on_batch_end: Callable[[], None] | None = None
         self.connection = connection
         #: The peer: given to the client, learnt by the server from its first handshake record.
         self.remote_address: Address | None = remote
@@ -134,6 +138,16 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
             return
         self.connection.handle_datagram(data, now=self._loop.time())
         self._service()
+
+    def batch_received(self) -> None:
+        """The transport handed over every datagram that was waiting."""
+        if self.on_batch_end is not None:
+            self.on_batch_end()
+
+    @property
+    def batched(self) -> bool:
+        """Whether the transport reports the end of each burst (:meth:`batch_received`)."""
+        return isinstance(self._transport, BatchedDatagramTransport)
 
     def error_received(self, exc: Exception) -> None:
         self._trace("dtls.udp.error", error=repr(exc))
@@ -285,18 +299,27 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
 
 async def connect_dtls(config: DtlsConfig, remote: Address, *, local: Address | None = None,
                        on_handshake: Callable[[HandshakeComplete], None] | None = None,
-                       trace: Trace = NULL_TRACE) -> DtlsEndpoint:
+                       batched: bool = False, trace: Trace = NULL_TRACE) -> DtlsEndpoint:
     """A DTLS client on a UDP socket connected to ``remote`` (bound to ``local`` if given) that
     has sent its first ClientHello; ``await endpoint.handshake()`` for the result.
     ``on_handshake`` is called with the HandshakeComplete as soon as it happens, while the
     connection is certainly still up (the place to call ``export_keying_material``).
+    ``batched`` reads every waiting datagram per wake-up (:mod:`rtcstack.asyncio.udp`), which
+    SCTP on top turns into one acknowledgement per burst.
     ``OSError`` if the socket cannot be made (unresolvable host, address in use)."""
     loop = asyncio.get_running_loop()
     connection = DtlsConnection(config, "client", trace=trace)
-    _, endpoint = await loop.create_datagram_endpoint(
-        lambda: DtlsEndpoint(connection, remote, on_handshake=on_handshake, trace=trace),
-        remote_addr=remote,
-        local_addr=local)
+    endpoint: DtlsEndpoint
+    if batched:
+        _, protocol = await create_batched_endpoint(
+            lambda: DtlsEndpoint(connection, remote, on_handshake=on_handshake, trace=trace),
+            remote_addr=remote, local_addr=local)
+        endpoint = cast(DtlsEndpoint, protocol)
+    else:
+        _, endpoint = await loop.create_datagram_endpoint(
+            lambda: DtlsEndpoint(connection, remote, on_handshake=on_handshake, trace=trace),
+            remote_addr=remote,
+            local_addr=local)
     endpoint.remote_address = _short(cast(asyncio.DatagramTransport,
                                           endpoint._transport).get_extra_info("peername"))
     connection.connect(now=loop.time())
@@ -306,14 +329,21 @@ async def connect_dtls(config: DtlsConfig, remote: Address, *, local: Address | 
 
 async def accept_dtls(config: DtlsConfig, local: Address, *,
                       on_handshake: Callable[[HandshakeComplete], None] | None = None,
-                      trace: Trace = NULL_TRACE) -> DtlsEndpoint:
+                      batched: bool = False, trace: Trace = NULL_TRACE) -> DtlsEndpoint:
     """A DTLS server on a UDP socket bound to ``local`` (port 0: any free port, see
     ``endpoint.local_address``), waiting for one client; ``await endpoint.handshake()``;
-    ``on_handshake`` as for :func:`connect_dtls`.
+    ``on_handshake`` and ``batched`` as for :func:`connect_dtls`.
     ``OSError`` if the address cannot be bound."""
     loop = asyncio.get_running_loop()
     connection = DtlsConnection(config, "server", trace=trace)
-    _, endpoint = await loop.create_datagram_endpoint(
-        lambda: DtlsEndpoint(connection, None, on_handshake=on_handshake, trace=trace),
-        local_addr=local)
+    endpoint: DtlsEndpoint
+    if batched:
+        _, protocol = await create_batched_endpoint(
+            lambda: DtlsEndpoint(connection, None, on_handshake=on_handshake, trace=trace),
+            local_addr=local)
+        endpoint = cast(DtlsEndpoint, protocol)
+    else:
+        _, endpoint = await loop.create_datagram_endpoint(
+            lambda: DtlsEndpoint(connection, None, on_handshake=on_handshake, trace=trace),
+            local_addr=local)
     return endpoint

@@ -29,6 +29,7 @@ burst on loopback; the kernel default of ~200 KiB would drop most of it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -71,11 +72,9 @@ def enlarge_socket_buffers(transport: asyncio.BaseTransport, size: int = SOCKET_
                 sock.setsockopt(socket.SOL_SOCKET, force, size)
                 continue
         except OSError:
-            pass
-        try:
+            pass  # not root: the unforced option, capped at net.core.*mem_max
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, option, size)
-        except OSError:
-            pass
 
 
 class Channel:
@@ -201,6 +200,10 @@ class SctpTransport:
         if transport is not None:
             enlarge_socket_buffers(transport)
         dtls.on_application_data = self._on_record
+        # With a batched transport, answer a burst of packets once (one SACK, one flush).
+        self._per_record = not dtls.batched
+        if dtls.batched:
+            dtls.on_batch_end = self._flush
 
     @property
     def association(self) -> Any:
@@ -250,7 +253,8 @@ class SctpTransport:
 
     def _on_record(self, data: bytes) -> None:
         self.channels.handle_packet(data, now=self._loop.time())
-        self._flush()
+        if self._per_record:
+            self._flush()
 
     def _on_timer(self, now: float) -> None:
         self.channels.handle_timeout(now=now)

@@ -395,6 +395,7 @@ class Association:
         self._next_tsn = initial_tsn  # unwrapped
         self._cum_acked = initial_tsn - 1  # highest TSN cumulatively acked by the peer
         self._outstanding: deque[_Sent] = deque()
+        self._rtx_pending = False  # some outstanding chunk may be marked for retransmission
         self._flight = 0
         self._gap_acked_any = False
         self._cwnd = min(4 * cfg.mtu, max(2 * cfg.mtu, 4380))  # RFC 9260 §7.2.1
@@ -530,8 +531,9 @@ class Association:
         return self._tx.popleft()
 
     def poll_event(self) -> Event | None:
-        if self._dirty:
-            self._flush()
+        """The next event.  Events that sending causes (:class:`BufferedAmountLow` as data
+        leaves) appear once :meth:`poll_transmit` has built the packets: polling events does
+        not build packets, so a driver can take a burst of input before answering it."""
         return self._events.popleft() if self._events else None
 
     # --- user actions ------------------------------------------------------------------------
@@ -1304,6 +1306,7 @@ class Association:
             self._abandon(message)
             return
         sent.retransmit = True
+        self._rtx_pending = True
 
     def _grow_cwnd(self, bytes_acked: int, flight_before: int, advanced: bool) -> None:
         mtu = self.config.mtu
@@ -1529,6 +1532,10 @@ class Association:
             self._building_size = 0
 
     def _send_retransmissions(self) -> None:
+        """Chunks marked for retransmission, oldest first (``_rtx_pending`` spares the scan of
+        the outstanding queue on the common path, when nothing is marked)."""
+        if not self._rtx_pending:
+            return
         now = self._now
         first = True
         for sent in self._outstanding:
@@ -1536,7 +1543,7 @@ class Association:
                 continue
             # §7.2.4: the first fast retransmission goes regardless of cwnd; the rest within it.
             if not first and self._flight + sent.size > self._cwnd:
-                break
+                return  # more remain marked: _rtx_pending stays set
             first = False
             sent.retransmit = False
             sent.sends += 1
@@ -1547,6 +1554,7 @@ class Association:
             self._add(sent.encoded)
             if self._timers.t3 is None:
                 self._timers.t3 = now + self._rto
+        self._rtx_pending = False
 
     def _send_new_data(self) -> None:
         """Cut queued messages into chunks while cwnd and the peer's window allow (§6.1)."""
