@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import pkgutil
 import statistics
@@ -67,6 +68,7 @@ class Case:
     target: float | None = None  # overrides the module's TARGET_RATIO
     reference_name: str | None = None  # overrides the module's REFERENCE
     self_timed: bool = False  # the callables return Timed(value, seconds)
+    max_iterations: int | None = None  # a cap for heavy rows (a 64 MiB transfer: 1 per loop)
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def discover() -> list[str]:
     )
 
 
-def _load(name: str) -> tuple[ModuleType, str, float, list[Case]]:
+def _load(name: str, quick: bool = False) -> tuple[ModuleType, str, float, list[Case]]:
     module_name = name if name.startswith(PREFIX) else PREFIX + name
     try:
         module = importlib.import_module(f"{PACKAGE}.{module_name}")
@@ -134,7 +136,9 @@ def _load(name: str) -> tuple[ModuleType, str, float, list[Case]]:
         raise BenchError(f"{module.__name__}: TARGET_RATIO must be a positive number")
     if not callable(factory):
         raise BenchError(f"{module.__name__}: needs a cases() function")
-    cases = factory()
+    # A module whose cases() takes ``quick`` sizes its operations down for the smoke test.
+    takes_quick = "quick" in inspect.signature(factory).parameters
+    cases = factory(quick=quick) if takes_quick else factory()
     if not isinstance(cases, list) or not cases or not all(isinstance(c, Case) for c in cases):
         raise BenchError(f"{module.__name__}: cases() must return a non-empty list of Case")
     return module, reference, float(target), cases
@@ -198,6 +202,8 @@ def measure(case: Case, settings: Settings) -> tuple[float, float, int]:
     timer = _time_self if case.self_timed else _time_loop
     iterations = min(_calibrate(case.rtcstack, settings, timer),
                      _calibrate(case.reference, settings, timer))
+    if case.max_iterations is not None:
+        iterations = min(iterations, case.max_iterations)
     ours: list[float] = []
     theirs: list[float] = []
     for _ in range(settings.repeats):
@@ -208,7 +214,8 @@ def measure(case: Case, settings: Settings) -> tuple[float, float, int]:
 
 def run_module(name: str, settings: Settings = Settings()) -> list[Result]:
     """Measure every case of ``bench/bench_<name>.py``."""
-    module, reference, module_target, cases = _load(name)
+    module, reference, module_target, cases = _load(
+        name, quick=settings.fixed_iterations is not None)
     short = module.__name__.rsplit(".", 1)[-1][len(PREFIX) :]
     results = []
     for case in cases:

@@ -50,7 +50,8 @@ def test_quick_json_has_a_row_per_case_with_positive_timings() -> None:
         assert r["ratio"] == pytest.approx(r["reference_s"] / r["rtcstack_s"])
         assert r["target"] > 0
         assert r["met"] == (r["ratio"] >= r["target"])
-        assert r["iterations"] == harness.QUICK.fixed_iterations
+        # heavy rows cap their iterations (Case.max_iterations)
+        assert 1 <= r["iterations"] <= harness.QUICK.fixed_iterations
 
 
 def test_quick_table_for_one_module() -> None:
