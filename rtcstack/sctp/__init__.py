@@ -42,7 +42,9 @@ one packet per record (RFC 8261 §5)::
     side.poll_event()    -> event | None     # drain until None
     side.poll_timeout()  -> float | None     # one absolute deadline; None once closed
 
-User actions (:meth:`DataChannels.create_channel`, :meth:`DataChannel.send`,
+Drain ``poll_transmit()`` before ``poll_event()``: events that sending causes (a buffered
+amount falling) appear once the packets are built.  User actions
+(:meth:`DataChannels.create_channel`, :meth:`DataChannel.send`,
 :meth:`DataChannel.close`, :meth:`DataChannels.close`; :meth:`Association.send`,
 :meth:`Association.reset_streams`, :meth:`Association.shutdown`, :meth:`Association.abort`)
 only queue work.  API misuse raises :class:`~rtcstack.common.errors.InvalidStateError` or
