@@ -480,7 +480,18 @@ def test_send_misuse_raises() -> None:
     with pytest.raises(ValueError):
         pair.client.send(0, b"", PPID_BINARY, now=pair.now)
     with pytest.raises(ValueError):
-        pair.client.send(0, bytes(SctpConfig().max_message_size + 1), PPID_BINARY, now=pair.now)
+        pair.client.send(65536, b"x", PPID_BINARY, now=pair.now)
+
+
+def test_send_is_bounded_by_the_peer_not_by_our_receive_limit() -> None:
+    """max_message_size bounds what we accept; what we send is the peer's business (the data
+    channel layer enforces the peer's SDP max-message-size)."""
+    pair = Pair.create(server_config=SctpConfig(max_message_size=1 << 20))
+    pair.connect()
+    big = bytes(range(256)) * 2048  # 512 KiB: above the client's own receive limit
+    pair.client.send(1, big, PPID_BINARY, now=pair.now)
+    assert pair.run_until(lambda p: len(p.messages("server")) == 1, pair.now + 30)
+    assert pair.messages("server")[0].data == big
 
 
 def test_packets_parse() -> None:

@@ -419,6 +419,7 @@ class Association:
         self._abandoned_tails: list[_Sent] = []  # see _abandon
         # receive side
         self._peer_cum = 0  # unwrapped, set when the peer's initial TSN is known
+        self._peer_initial_tsn = 0
         self._above: set[int] = set()
         self._highest_seen = 0
         self._dups: list[int] = []
@@ -551,9 +552,6 @@ class Association:
             raise InvalidStateError(f"send() in state {self.state.name}")
         if not 0 <= stream_id < 65536:
             raise ValueError(f"stream id {stream_id} out of range")
-        if len(data) > self.config.max_message_size:
-            raise ValueError(f"message of {len(data)} bytes exceeds the maximum "
-                             f"{self.config.max_message_size}")
         if not data:
             raise ValueError("SCTP cannot send an empty message (RFC 9260 §6.2: no user data)")
         if stream_id in self._paused_streams or stream_id in self._reset_queue:
@@ -866,6 +864,7 @@ class Association:
                     inbound: int, caps: int) -> None:
         self.peer_tag = peer_tag
         self._peer_cum = peer_tsn - 1  # unwrapped from here on (may be -1)
+        self._peer_initial_tsn = peer_tsn
         self._highest_seen = self._peer_cum
         self._peer_rwnd = peer_rwnd
         self.outbound_streams = outbound
@@ -1782,7 +1781,7 @@ class Association:
 
     def _reconfig_request(self, request: _PendingReset) -> bytes:
         last_peer = (self._peer_reconf_seq - 1) if self._peer_reconf_seq is not None else (
-            self._my_initial_tsn - 1)
+            self._peer_initial_tsn - 1)  # RFC 6525 §4.1: the peer's initial TSN - 1
         param = OutgoingSsnResetRequest(request.sequence & MASK32, last_peer & MASK32,
                                         request.last_tsn & MASK32, request.streams)
         return ReconfigChunk([param]).encode()
