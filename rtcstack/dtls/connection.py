@@ -258,6 +258,7 @@ class DtlsConnection:
         self._hello_verify_count = 0
         self._offered_extensions: frozenset[int] = frozenset()
         self._suite: int | None = None
+        self._record_limit: int | None = None  # the application record size, once known
         self._srtp_profile: int | None = None
         self._peer_certificate = b""
         self._key_exchange: KeyExchange | None = None
@@ -289,6 +290,9 @@ class DtlsConnection:
         if self.state is not DtlsState.CONNECTED:
             raise InvalidStateError(f"send() in state {self.state.value}: not connected")
         limit = self._max_record_payload()
+        if len(data) <= limit:  # the common case: one record
+            self._transmit.append(self._records.protect(ContentType.APPLICATION_DATA, data))
+            return
         view = memoryview(data)
         for start in range(0, max(len(data), 1), limit):
             self._transmit.append(self._records.protect(
@@ -1038,7 +1042,12 @@ class DtlsConnection:
         return _aead_overhead(SUITES[CipherSuite(self._suite)].cipher)
 
     def _max_record_payload(self) -> int:
-        return max(64, min(16384, self.config.mtu - 13 - self._overhead(1)))
+        limit = self._record_limit
+        if limit is None:
+            limit = max(64, min(16384, self.config.mtu - 13 - self._overhead(1)))
+            if self._suite is not None:  # fixed from now on: no renegotiation
+                self._record_limit = limit
+        return limit
 
     @property
     def max_application_payload(self) -> int:

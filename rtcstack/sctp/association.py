@@ -100,6 +100,7 @@ _CHUNK_HEADER = struct.Struct("!BBH")
 _COOKIE = struct.Struct("!IIIIIHHBdII")  # see _make_cookie
 _COOKIE_MAC_LEN = 16
 _HB_INFO = struct.Struct("!dI")
+_PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
 
 
 class AssociationState(IntEnum):
@@ -1476,8 +1477,12 @@ class Association:
     # --- the packet builder ------------------------------------------------------------------
 
     def _packet(self, chunks: list[bytes], *, vtag: int, force_crc: bool = False) -> bytes:
-        header = _HEADER.pack(self.config.local_port, self.config.remote_port, vtag, 0)
-        data = header + b"".join(c + bytes(-len(c) & 3) for c in chunks)
+        parts = [_HEADER.pack(self.config.local_port, self.config.remote_port, vtag, 0)]
+        for chunk in chunks:
+            parts.append(chunk)
+            if len(chunk) & 3:
+                parts.append(_PADDING[-len(chunk) & 3])
+        data = b"".join(parts)
         if self.zero_checksum_tx and not force_crc:
             return data
         return with_checksum(data)
