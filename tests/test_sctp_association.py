@@ -13,7 +13,7 @@ from rtcstack.sctp.association import (
     AssociationState,
     SctpConfig,
 )
-from rtcstack.sctp.chunks import ChunkType, Packet
+from rtcstack.sctp.chunks import ChunkType, IDataChunk, Packet
 from rtcstack.sctp.crc32c import check_checksum
 from tests.dtls_harness import Link
 from tests.sctp_harness import Pair, chunk_types, drop_first
@@ -167,7 +167,8 @@ def test_partial_reliability(interleaving: bool, mode: str) -> None:
     rng = random.Random(4)
     unreliable = [rng.randbytes(rng.choice((100, 2000, 30000))) for _ in range(60)]
     reliable = [rng.randbytes(rng.choice((100, 2000, 30000))) for _ in range(30)]
-    limits = {"max_retransmits": 0} if mode == "max_retransmits" else {"lifetime": 2.0}
+    # a lifetime long enough for messages to be sent, short enough to abandon them
+    limits = {"max_retransmits": 0} if mode == "max_retransmits" else {"lifetime": 3.0}
     for i, data in enumerate(unreliable):
         pair.client.send(3, data, PPID_BINARY, now=pair.now, **limits)  # type: ignore[arg-type]
         if i % 2 == 0:
@@ -551,3 +552,37 @@ def test_heartbeat_ack_with_a_nan_time_is_ignored() -> None:
     assert pair.client.rto == pair.client.rto  # not NaN
     deadline = pair.client.poll_timeout()
     assert deadline is not None and deadline == deadline
+
+
+def test_lifetime_expires_on_its_own_timer_even_behind_other_messages() -> None:
+    """RFC 3758 §3.5 A2: a message whose lifetime runs out while it waits in the queue is
+    dropped at its deadline (the association's poll_timeout includes it), wherever it is in the
+    queue, and is never sent."""
+    # DATA (no interleaving): the large message goes out whole before the next one starts
+    pair = Pair.create(SctpConfig(interleaving=False), link=Link(delay=0.5, seed=5))
+    pair.connect()
+    pair.client.send(1, bytes(250_000), PPID_BINARY, now=pair.now)  # several round trips
+    pair.client.send(2, b"keep", PPID_BINARY, now=pair.now, lifetime=60.0)
+    pair.client.send(2, b"expire", PPID_BINARY, now=pair.now, lifetime=0.2)
+    deadline = pair.now + 0.2
+    timeout = pair.client.poll_timeout()
+    assert timeout is not None and timeout <= deadline
+    assert pair.run_until(lambda p: len(p.messages("server")) == 2, pair.now + 60)
+    assert sorted(m.data[:6] for m in pair.messages("server")) == [b"\x00" * 6, b"keep"]
+    assert pair.client.stats.abandoned_messages == 1
+    assert pair.client.buffered_amount(2) == 0
+
+
+def test_tsn_beyond_any_reportable_gap_is_dropped() -> None:
+    """A DATA chunk 2**16 or more TSNs past the cumulative TSN cannot be reported in a SACK
+    gap block: it is dropped instead of remembered (bounded memory)."""
+    pair = Pair.create()
+    pair.connect()
+    server = pair.server
+    far = (server._peer_cum + 0x10000) & 0xFFFFFFFF
+    chunk = IDataChunk(far, 0, 0, PPID_BINARY, 0, b"x")
+    packet = Packet(5000, 5000, server.my_tag, [chunk]).serialize()
+    server.handle_packet(packet, now=pair.now)
+    assert not server._above and not pair.messages("server")
+    pair.client.send(0, b"after", PPID_BINARY, now=pair.now)
+    assert pair.run_until(lambda p: len(p.messages("server")) == 1, pair.now + 10)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import cast
 
@@ -353,7 +353,7 @@ class _Timers:
     sack: float | None = None  # delayed SACK
     heartbeat: float | None = None
     reconfig: float | None = None
-    deadlines: list[float] = field(default_factory=list)
+    lifetime: float | None = None  # the earliest expiry of a partially reliable message
 
 
 class Association:
@@ -511,7 +511,8 @@ class Association:
             self._on_reconfig_timer()
         if t.heartbeat is not None and now >= t.heartbeat:
             self._on_heartbeat_timer()
-        self._expire_lifetimes()
+        if t.lifetime is not None and now >= t.lifetime:
+            self._expire_lifetimes()
         self._dirty = True
 
     def poll_timeout(self) -> float | None:
@@ -521,7 +522,7 @@ class Association:
             return None
         t = self._timers
         best: float | None = None
-        for deadline in (t.t1, t.t2, t.t3, t.sack, t.reconfig, t.heartbeat):
+        for deadline in (t.t1, t.t2, t.t3, t.sack, t.reconfig, t.heartbeat, t.lifetime):
             if deadline is not None and (best is None or deadline < best):
                 best = deadline
         return best
@@ -563,6 +564,9 @@ class Association:
         if not self.partial_reliability:
             max_retransmits = lifetime = None
         expires = now + lifetime if lifetime is not None else None
+        if expires is not None and (self._timers.lifetime is None
+                                    or expires < self._timers.lifetime):
+            self._timers.lifetime = expires
         message = _OutMessage(stream_id, ppid, bytes(data), ordered, expires, max_retransmits)
         queue = self._streams_out.get(stream_id)
         if queue is None:
@@ -965,6 +969,11 @@ class Association:
             if len(self._dups) < 64:
                 self._dups.append(chunk.tsn)
             self._sack_now = True
+            return True
+        if tsn - self._peer_cum > 0xFFFF:
+            # A gap no SACK can report (gap offsets are 16 bits, RFC 9260 §3.3.4), far past
+            # any window: drop it rather than remember it.
+            self._trace("sctp.tsn_out_of_window", tsn=chunk.tsn)
             return True
         if chunk.stream_id >= self.inbound_streams:
             # RFC 9260 §6.5: report the bad stream; the TSN still counts as received.
@@ -1450,20 +1459,44 @@ class Association:
         return chunk.encode()
 
     def _expire_lifetimes(self) -> None:
+        """RFC 3758 §3.5 A2: abandon every message whose lifetime ran out, sent or not, and
+        re-arm the lifetime timer at the next expiry."""
+        self._timers.lifetime = None
         if not self.partial_reliability:
             return
         now = self._now
+        soonest: float | None = None
         for sent in self._outstanding:
             message = sent.message
-            if (not message.abandoned and message.expires is not None and now >= message.expires
-                    and not sent.acked):
+            if message.abandoned or message.expires is None or sent.acked:
+                continue
+            if now >= message.expires:
                 self._abandon(message)
-        for queue in self._streams_out.values():
-            while queue and queue[0].expires is not None and now >= queue[0].expires \
-                    and queue[0].mid < 0:
-                message = queue.popleft()
-                self.stats.abandoned_messages += 1
-                self._unbuffer(message.stream_id, len(message.data))
+            elif soonest is None or message.expires < soonest:
+                soonest = message.expires
+        for sid, queue in self._streams_out.items():
+            if not queue:
+                continue
+            keep: deque[_OutMessage] = deque()
+            for message in queue:
+                expires = message.expires
+                if expires is None or message.mid >= 0:  # no lifetime, or being sent
+                    keep.append(message)
+                    if expires is not None and (soonest is None or expires < soonest):
+                        soonest = expires
+                elif now >= expires:
+                    self.stats.abandoned_messages += 1  # never sent: nothing to skip
+                    self._unbuffer(sid, len(message.data))
+                else:
+                    keep.append(message)
+                    if soonest is None or expires < soonest:
+                        soonest = expires
+            if len(keep) != len(queue):
+                queue.clear()
+                queue.extend(keep)
+                if not queue and sid in self._rr:
+                    self._rr.remove(sid)
+        self._timers.lifetime = soonest
         self._advance_peer_ack_point()
 
     def _unbuffer(self, sid: int, size: int) -> None:
@@ -1804,6 +1837,8 @@ class Association:
                             "stream reset unanswered (RFC 6525 §5.1.1)")
             return
         self._control.append(request.encoded)
+        # RFC 6525 §5.1.1: the request is retransmitted like DATA, with the RTO backed off.
+        self._rto = min(self._rto * 2, self.config.rto_max)
         self._timers.reconfig = self._now + self._rto
 
     def _on_reconfig(self, chunk: ReconfigChunk) -> None:
