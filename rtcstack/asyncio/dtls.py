@@ -124,6 +124,13 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         self.local_address = _short(transport.get_extra_info("sockname"))
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        remote = self.remote_address
+        # The hot path: a connected socket (the kernel filters by peer), or the known peer.
+        if self._connected_socket or (remote is not None and addr[1] == remote[1]
+                                      and addr[0] == remote[0]):
+            self.connection.handle_datagram(data, now=self._loop.time())
+            self._service()
+            return
         source = _short(addr)
         if self.remote_address is None:
             if not data or data[0] != ContentType.HANDSHAKE:
@@ -132,7 +139,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
                 return
             self.remote_address = source
             self._trace("dtls.udp.peer", addr=source)
-        elif not self._connected_socket and source != self.remote_address:
+        elif source != self.remote_address:
             self.ignored += 1
             self._trace("dtls.udp.ignored", addr=source, reason="not the peer")
             return
