@@ -21,6 +21,7 @@ a bulk transfer makes each second.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
@@ -157,6 +158,8 @@ _HEADER = struct.Struct("!HHII")
 _CHUNK_HEADER = struct.Struct("!BBH")
 _DATA_HEADER = struct.Struct("!BBHIHHI")  # type, flags, length, TSN, SID, SSN, PPID
 _IDATA_HEADER = struct.Struct("!BBHIHHII")  # type, flags, length, TSN, SID, res, MID, PPID|FSN
+_DATA_FIELDS = struct.Struct("!IHHI")  # TSN, SID, SSN, PPID
+_IDATA_FIELDS = struct.Struct("!IHHII")  # TSN, SID, reserved, MID, PPID|FSN
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _U16_U16 = struct.Struct("!HH")
@@ -396,13 +399,18 @@ class DataChunk(Chunk):
 
     @classmethod
     def decode(cls, flags: int, value: bytes) -> DataChunk:
-        if len(value) < 13:
-            # RFC 9260 §6.2: a DATA chunk with no user data is answered with an ABORT; the
-            # association checks that, the codec only needs the fixed fields.
-            _need(value, 12, "DATA")
-        tsn, sid, ssn, ppid = struct.unpack_from("!IHHI", value)
+        return cls.decode_at(flags, value, 0, len(value))
+
+    @classmethod
+    def decode_at(cls, flags: int, data: bytes, start: int, end: int) -> DataChunk:
+        """Decode the value at ``data[start:end]`` (so the user data is copied only once)."""
+        # RFC 9260 §6.2: a DATA chunk with no user data is answered with an ABORT; the
+        # association checks that, the codec only needs the fixed fields.
+        if end - start < 12:
+            raise SctpParseError(f"DATA: {end - start} bytes, at least 12 needed")
+        tsn, sid, ssn, ppid = _DATA_FIELDS.unpack_from(data, start)
         return cls(
-            tsn, sid, ssn, ppid, value[12:], bool(flags & FLAG_UNORDERED),
+            tsn, sid, ssn, ppid, data[start + 12 : end], bool(flags & FLAG_UNORDERED),
             bool(flags & FLAG_BEGINNING), bool(flags & FLAG_END), bool(flags & FLAG_IMMEDIATE),
         )
 
@@ -445,13 +453,19 @@ class IDataChunk(Chunk):
 
     @classmethod
     def decode(cls, flags: int, value: bytes) -> IDataChunk:
-        _need(value, 16, "I-DATA")
-        tsn, sid, _reserved, mid, last = struct.unpack_from("!IHHII", value)
+        return cls.decode_at(flags, value, 0, len(value))
+
+    @classmethod
+    def decode_at(cls, flags: int, data: bytes, start: int, end: int) -> IDataChunk:
+        """Decode the value at ``data[start:end]`` (so the user data is copied only once)."""
+        if end - start < 16:
+            raise SctpParseError(f"I-DATA: {end - start} bytes, at least 16 needed")
+        tsn, sid, _reserved, mid, last = _IDATA_FIELDS.unpack_from(data, start)
         beginning = bool(flags & FLAG_BEGINNING)
         return cls(
-            tsn, sid, mid, last if beginning else 0, 0 if beginning else last, value[16:],
-            bool(flags & FLAG_UNORDERED), beginning, bool(flags & FLAG_END),
-            bool(flags & FLAG_IMMEDIATE),
+            tsn, sid, mid, last if beginning else 0, 0 if beginning else last,
+            data[start + 16 : end], bool(flags & FLAG_UNORDERED), beginning,
+            bool(flags & FLAG_END), bool(flags & FLAG_IMMEDIATE),
         )
 
 
@@ -771,6 +785,12 @@ CHUNK_CLASSES: dict[int, type[Chunk]] = {
 }
 
 
+_DATA_DECODERS: dict[int, Callable[[int, bytes, int, int], Chunk]] = {
+    ChunkType.DATA: DataChunk.decode_at,
+    ChunkType.I_DATA: IDataChunk.decode_at,
+}
+
+
 def parse_chunks(data: bytes, start: int = 12) -> list[Chunk]:
     """The chunks of a packet from ``start`` (after the common header).
 
@@ -787,13 +807,16 @@ def parse_chunks(data: bytes, start: int = 12) -> list[Chunk]:
         kind, flags, length = unpack(data, pos)
         if length < 4 or pos + length > end:
             raise SctpParseError(f"chunk type {kind}: bad length {length}", pos)
-        value = data[pos + 4 : pos + length]
         cls = classes.get(kind)
         if cls is None:
-            chunks.append(UnknownChunk(kind, flags, value))
+            chunks.append(UnknownChunk(kind, flags, data[pos + 4 : pos + length]))
         else:
             try:
-                chunks.append(cls.decode(flags, value))
+                data_decoder = _DATA_DECODERS.get(kind)
+                if data_decoder is not None:  # DATA, I-DATA: the hot path, one copy
+                    chunks.append(data_decoder(flags, data, pos + 4, pos + length))
+                else:
+                    chunks.append(cls.decode(flags, data[pos + 4 : pos + length]))
             except SctpParseError as exc:
                 raise SctpParseError(exc.reason, pos) from None
             except (struct.error, IndexError, ValueError) as exc:  # pragma: no cover - defence
