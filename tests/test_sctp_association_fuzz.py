@@ -28,9 +28,13 @@ from tests.sctp_harness import Pair, chunk_types
 
 PPID = 53
 STATES = ["closed", "cookie-wait", "cookie-echoed", "established", "shutdown-pending"]
+# Chunks that SCTP must believe when the tag (and checksum) are right: a forged one is the
+# peer's as far as SCTP can tell (over DTLS, the DTLS layer is what rules forgeries out).  An
+# INIT ACK with our tag in COOKIE-WAIT is one: its cookie from another association's secret
+# then leaves the handshake retrying until T1 gives up.
 TRUSTED_TYPES = {ChunkType.DATA, ChunkType.I_DATA, ChunkType.SACK, ChunkType.FORWARD_TSN,
                  ChunkType.I_FORWARD_TSN, ChunkType.SHUTDOWN, ChunkType.SHUTDOWN_ACK,
-                 ChunkType.SHUTDOWN_COMPLETE, ChunkType.RE_CONFIG}
+                 ChunkType.SHUTDOWN_COMPLETE, ChunkType.RE_CONFIG, ChunkType.INIT_ACK}
 
 
 @cache

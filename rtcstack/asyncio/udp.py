@@ -76,30 +76,28 @@ class BatchedDatagramTransport(asyncio.DatagramTransport):
             return
         if self._backlog:
             self._backlog.append((bytes(data), addr))
-            return
+        elif not self._send_one(data, addr):
+            self._backlog.append((bytes(data), addr))
+            self._loop.add_writer(self._sock.fileno(), self._write_ready)
+
+    def _send_one(self, data: Any, addr: Any) -> bool:
+        """Send one datagram; False if the socket would block (an error counts as sent)."""
         try:
             if self._connected:
                 self._sock.send(data)
             else:
                 self._sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
-            self._backlog.append((bytes(data), addr))
-            self._loop.add_writer(self._sock.fileno(), self._write_ready)
+            return False
         except OSError as exc:
             self._protocol.error_received(exc)
+        return True
 
     def _write_ready(self) -> None:
         while self._backlog:
             data, addr = self._backlog[0]
-            try:
-                if self._connected:
-                    self._sock.send(data)
-                else:
-                    self._sock.sendto(data, addr)
-            except (BlockingIOError, InterruptedError):
+            if not self._send_one(data, addr):
                 return
-            except OSError as exc:
-                self._protocol.error_received(exc)
             self._backlog.popleft()
         self._loop.remove_writer(self._sock.fileno())
 

@@ -364,8 +364,27 @@ class Chunk:
         raise NotImplementedError
 
 
+class _Fragment(Chunk):
+    """The flags DATA and I-DATA share: RFC 9260 §3.3.1 U, B, E and RFC 7053 §3 I."""
+
+    __slots__ = ()
+    unordered: bool
+    beginning: bool
+    ending: bool
+    immediate: bool
+
+    @property
+    def flags(self) -> int:
+        return (
+            (FLAG_END if self.ending else 0)
+            | (FLAG_BEGINNING if self.beginning else 0)
+            | (FLAG_UNORDERED if self.unordered else 0)
+            | (FLAG_IMMEDIATE if self.immediate else 0)
+        )
+
+
 @dataclass(slots=True)
-class DataChunk(Chunk):
+class DataChunk(_Fragment):
     """RFC 9260 §3.3.1 DATA: one fragment of a user message (B/E mark its first/last).
 
     ``immediate`` is RFC 7053 §3's I bit: the receiver should SACK at once.
@@ -381,15 +400,6 @@ class DataChunk(Chunk):
     beginning: bool = True
     ending: bool = True
     immediate: bool = False
-
-    @property
-    def flags(self) -> int:
-        return (
-            (FLAG_END if self.ending else 0)
-            | (FLAG_BEGINNING if self.beginning else 0)
-            | (FLAG_UNORDERED if self.unordered else 0)
-            | (FLAG_IMMEDIATE if self.immediate else 0)
-        )
 
     def encode(self) -> bytes:
         data = self.user_data
@@ -416,7 +426,7 @@ class DataChunk(Chunk):
 
 
 @dataclass(slots=True)
-class IDataChunk(Chunk):
+class IDataChunk(_Fragment):
     """RFC 8260 §2.1 I-DATA: a fragment named by (stream, MID, FSN), so messages interleave.
 
     The fifth word carries the PPID in the first fragment (whose FSN is 0 by definition) and
@@ -434,15 +444,6 @@ class IDataChunk(Chunk):
     beginning: bool = True
     ending: bool = True
     immediate: bool = False
-
-    @property
-    def flags(self) -> int:
-        return (
-            (FLAG_END if self.ending else 0)
-            | (FLAG_BEGINNING if self.beginning else 0)
-            | (FLAG_UNORDERED if self.unordered else 0)
-            | (FLAG_IMMEDIATE if self.immediate else 0)
-        )
 
     def encode(self) -> bytes:
         data = self.user_data
