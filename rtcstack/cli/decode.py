@@ -11,6 +11,10 @@ PCMU, PCMA, ``rtx/APT``; PT 0 and 8 are PCMU and PCMA without it, RFC 3551 §6):
 descriptor field (:mod:`rtcstack.cli.decode_payloads`).  A malformed descriptor is shown after
 the fields decoded before it, as a failure line, and the exit status is 1.
 
+An SCTP packet (RFC 9260 §3) has no first-byte marker, so it is decoded only when ``--sctp``
+asks: the common header with its checksum verdict and every chunk with its parameters, the DCEP
+message of a PPID 50 DATA chunk included (:mod:`rtcstack.cli.decode_sctp`).
+
 Input: hex digits (whitespace, colons and a leading ``0x`` are ignored), ``-`` for stdin (hex
 text, or the raw datagram when stdin is not text), or ``--file PATH`` for a raw binary file.
 Bad input prints one line naming the problem and its offset and exits with status 1.
@@ -31,7 +35,9 @@ from rtcstack.common import RtcstackError
 from rtcstack.common.errors import ParseError
 from rtcstack.demux import PacketKind, classify
 
-__all__ = ["DECODERS", "InputError", "configure", "decode", "parse_hex", "read_input", "run"]
+__all__ = [
+    "DECODERS", "SCTP", "InputError", "configure", "decode", "parse_hex", "read_input", "run",
+]
 
 Decoder = Callable[[bytes, argparse.Namespace], dict[str, Any]]
 
@@ -192,6 +198,13 @@ def _decode_rtcp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _decode_sctp(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """RFC 9260 §3 one SCTP packet, chunk by chunk (:mod:`.decode_sctp`); only with --sctp."""
+    from rtcstack.cli.decode_sctp import describe_sctp
+
+    return describe_sctp(data)
+
+
 def _decode_dtls(data: bytes, args: argparse.Namespace) -> dict[str, Any]:
     """RFC 6347 §4.1 every record; the epoch-0 handshake in full (:mod:`.decode_dtls`)."""
     from rtcstack.cli.decode_dtls import describe_dtls
@@ -206,6 +219,9 @@ DECODERS: dict[PacketKind, Decoder] = {
     PacketKind.RTP: _decode_rtp,
     PacketKind.RTCP: _decode_rtcp,
 }
+
+#: The kind of a datagram decoded with ``--sctp`` (not one RFC 9443 §3 classifies).
+SCTP = "sctp"
 
 _SEPARATORS = re.compile(r"[\s:]+")
 _NOT_HEX = re.compile(r"[^0-9a-fA-F]")
@@ -258,6 +274,8 @@ def decode(data: bytes, args: argparse.Namespace | None = None) -> dict[str, Any
 
     Raises :class:`ParseError` when the kind's decoder rejects the bytes.
     """
+    if args is not None and getattr(args, "sctp", False):
+        return {"kind": SCTP, "size": len(data), "decoded": _decode_sctp(data, args)}
     kind = classify(data)
     out: dict[str, Any] = {"kind": kind.value, "size": len(data)}
     decoder = DECODERS.get(kind)
@@ -324,6 +342,11 @@ def _render(value: object, indent: int, lines: list[str]) -> None:
 
 
 def format_human(result: dict[str, Any], data: bytes) -> str:
+    if result["kind"] == SCTP:
+        from rtcstack.cli import decode_sctp
+
+        head = f"sctp: {result['size']} bytes (decoded as SCTP as --sctp asks, RFC 9260 §3)"
+        return "\n".join([head, *decode_sctp.render_human(result["decoded"], 1)])
     lines = [f"{result['kind']}: {result['size']} bytes (first byte 0x{data[0]:02x}, RFC 9443 §3)"]
     decoded = result.get("decoded")
     if decoded is None:
@@ -380,6 +403,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "PCMU, PCMA, or rtx/APT for retransmissions of APT; case-insensitive; repeat) to show "
         "its payload descriptor; PT 0 (PCMU) and 8 (PCMA) are known without it",
     )
+    parser.add_argument(
+        "--sctp", action="store_true",
+        help="decode the bytes as one SCTP packet (RFC 9260; no first byte marks one): the "
+        "common header and checksum, every chunk and parameter, DCEP messages",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -392,7 +420,7 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         return _fail(args, f"rtcstack decode: {exc}", {"error": str(exc)})
     except ParseError as exc:
-        kind = classify(data).value
+        kind = SCTP if getattr(args, "sctp", False) else classify(data).value
         where = "" if exc.offset is None else f" (at byte offset {exc.offset})"
         return _fail(
             args,
@@ -414,6 +442,12 @@ def run(args: argparse.Namespace) -> int:
         from rtcstack.cli.decode_dtls import failure_lines
 
         for line in failure_lines(result["decoded"]):
+            print(f"rtcstack decode: {line}", file=sys.stderr)
+        return 1
+    if result["kind"] == SCTP and result["decoded"]["errors"]:
+        from rtcstack.cli import decode_sctp
+
+        for line in decode_sctp.failure_lines(result["decoded"]):
             print(f"rtcstack decode: {line}", file=sys.stderr)
         return 1
     return 0
