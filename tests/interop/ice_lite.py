@@ -18,6 +18,11 @@ one) and a thread that demultiplexes what arrives there by its first byte (RFC 7
 A client-role connection is started (``connect``) once the first valid check arrived (then the
 browser's address is known).  Events and a log of every datagram (direction, kind, bytes) are
 kept for assertions and diagnosis; :meth:`wait_for` waits on an event with a deadline.
+
+A protocol on top of DTLS (SCTP for data channels) plugs in as ``application``
+(:class:`ApplicationLayer`): the loop gives it every DTLS event, drives its timer, and sends
+what it transmits as one application-data record each.  :meth:`IceLitePeer.submit` runs a
+function on the loop's thread (the sans-IO objects are not thread-safe) and wakes the loop.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rtcstack.demux import PacketKind, classify
-from rtcstack.dtls import DtlsConnection, Event
+from rtcstack.dtls import DtlsConnection, DtlsState, Event
 from rtcstack.stun import (
     Message,
     MessageClass,
@@ -41,7 +48,7 @@ from rtcstack.stun import (
 
 from .netns import Netns
 
-__all__ = ["Datagram", "IceLitePeer"]
+__all__ = ["ApplicationLayer", "Datagram", "IceLitePeer"]
 
 Address = tuple[str, int]
 
@@ -57,12 +64,28 @@ class Datagram:
     at: float
 
 
+class ApplicationLayer(Protocol):
+    """What runs on top of the DTLS connection, driven by :class:`IceLitePeer`'s loop."""
+
+    def handle_dtls_event(self, event: Event, *, now: float) -> None:
+        """Every DTLS event (HandshakeComplete, ApplicationData, Closed), in order."""
+
+    def handle_timeout(self, *, now: float) -> None:
+        """Called once ``poll_timeout()`` has passed."""
+
+    def poll_timeout(self) -> float | None: ...
+
+    def poll_transmit(self) -> bytes | None:
+        """The next payload for one DTLS application-data record, or None."""
+
+
 @dataclass
 class IceLitePeer:
     """ICE-lite STUN responder + DTLS on one socket; see the module docstring.
 
     ``local_ufrag``/``local_pwd`` are the credentials our SDP advertises; ``remote_ufrag`` is
     the browser's (from its offer), set before the browser starts checking.
+    ``application`` (optional) is driven on top of the DTLS connection (module docstring).
     """
 
     local_ufrag: str
@@ -75,6 +98,7 @@ class IceLitePeer:
     rejected: list[str] = field(default_factory=list)
     checks: int = 0
     remote: Address | None = None
+    application: ApplicationLayer | None = None
 
     def __post_init__(self) -> None:
         def make() -> socket.socket:
@@ -89,6 +113,7 @@ class IceLitePeer:
         self._thread = threading.Thread(target=self._run, name="ice-lite-peer", daemon=True)
         self._started_dtls = not self.dtls.is_client
         self.error: BaseException | None = None
+        self._calls: deque[Callable[[float], None]] = deque()
 
     @property
     def port(self) -> int:
@@ -109,6 +134,12 @@ class IceLitePeer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def submit(self, fn: Callable[[float], None]) -> None:
+        """Run ``fn(now)`` on the loop's thread soon (then flush what it queued)."""
+        self._calls.append(fn)
+        # A zero-length datagram to our own socket wakes the loop; it is otherwise ignored.
+        self._sock.sendto(b"", self._sock.getsockname())
+
     def wait_for(self, predicate: Callable[[IceLitePeer], bool], timeout: float) -> bool:
         """Wait until ``predicate(self)`` holds (re-checked on every datagram/event), or until
         ``timeout`` seconds passed; returns whether it holds."""
@@ -126,7 +157,7 @@ class IceLitePeer:
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                due = self.dtls.poll_timeout()
+                due = self._next_timeout()
                 now = time.monotonic()
                 wait = 0.05 if due is None else min(0.05, max(due - now, 0.0))
                 self._sock.settimeout(max(wait, 0.001))
@@ -141,12 +172,21 @@ class IceLitePeer:
                     due = self.dtls.poll_timeout()
                     if due is not None and now >= due:
                         self.dtls.handle_timeout(now=now)
+                    while self._calls:
+                        self._calls.popleft()(now)
                     self._flush(now)
                     self._changed.notify_all()
         except BaseException as exc:  # reported to the test through .error
             self.error = exc
             with self._changed:
                 self._changed.notify_all()
+
+    def _next_timeout(self) -> float | None:
+        dues = [self.dtls.poll_timeout()]
+        if self.application is not None:
+            dues.append(self.application.poll_timeout())
+        times = [due for due in dues if due is not None]
+        return min(times) if times else None
 
     def _on_datagram(self, data: bytes, address: Address, now: float) -> None:
         kind = classify(data)
@@ -190,11 +230,21 @@ class IceLitePeer:
             self.dtls.connect(now=now)
 
     def _flush(self, now: float) -> None:
+        app = self.application
+        while (event := self.dtls.poll_event()) is not None:
+            self.events.append(event)
+            if app is not None:
+                app.handle_dtls_event(event, now=now)
+        if app is not None:
+            due = app.poll_timeout()
+            if due is not None and now >= due:
+                app.handle_timeout(now=now)
+            while (payload := app.poll_transmit()) is not None:
+                if self.dtls.state is DtlsState.CONNECTED:
+                    self.dtls.send(payload)
         while (datagram := self.dtls.poll_transmit()) is not None:
             if self.remote is not None:
                 self._send(datagram, self.remote, now)
-        while (event := self.dtls.poll_event()) is not None:
-            self.events.append(event)
 
     def _send(self, data: bytes, address: Address, now: float) -> None:
         self.log.append(Datagram("out", classify(data).value, address, data, now))
