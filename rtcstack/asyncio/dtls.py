@@ -306,13 +306,14 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
 
 async def connect_dtls(config: DtlsConfig, remote: Address, *, local: Address | None = None,
                        on_handshake: Callable[[HandshakeComplete], None] | None = None,
-                       batched: bool = False, trace: Trace = NULL_TRACE) -> DtlsEndpoint:
+                       batched: bool = True, trace: Trace = NULL_TRACE) -> DtlsEndpoint:
     """A DTLS client on a UDP socket connected to ``remote`` (bound to ``local`` if given) that
     has sent its first ClientHello; ``await endpoint.handshake()`` for the result.
     ``on_handshake`` is called with the HandshakeComplete as soon as it happens, while the
     connection is certainly still up (the place to call ``export_keying_material``).
-    ``batched`` reads every waiting datagram per wake-up (:mod:`rtcstack.asyncio.udp`), which
-    SCTP on top turns into one acknowledgement per burst.
+    ``batched`` (the default) reads every waiting datagram per wake-up
+    (:mod:`rtcstack.asyncio.udp`), which SCTP on top turns into one acknowledgement per burst;
+    ``batched=False`` uses asyncio's own datagram transport.
     ``OSError`` if the socket cannot be made (unresolvable host, address in use)."""
     loop = asyncio.get_running_loop()
     connection = DtlsConnection(config, "client", trace=trace)
@@ -336,7 +337,7 @@ async def connect_dtls(config: DtlsConfig, remote: Address, *, local: Address | 
 
 async def accept_dtls(config: DtlsConfig, local: Address, *,
                       on_handshake: Callable[[HandshakeComplete], None] | None = None,
-                      batched: bool = False, trace: Trace = NULL_TRACE) -> DtlsEndpoint:
+                      batched: bool = True, trace: Trace = NULL_TRACE) -> DtlsEndpoint:
     """A DTLS server on a UDP socket bound to ``local`` (port 0: any free port, see
     ``endpoint.local_address``), waiting for one client; ``await endpoint.handshake()``;
     ``on_handshake`` and ``batched`` as for :func:`connect_dtls`.
