@@ -52,6 +52,8 @@ __all__ = ["ApplicationLayer", "Datagram", "IceLitePeer"]
 
 Address = tuple[str, int]
 
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: SO_RCVBUF for CAP_NET_ADMIN
+
 
 @dataclass(frozen=True)
 class Datagram:
@@ -86,6 +88,8 @@ class IceLitePeer:
     ``local_ufrag``/``local_pwd`` are the credentials our SDP advertises; ``remote_ufrag`` is
     the browser's (from its offer), set before the browser starts checking.
     ``application`` (optional) is driven on top of the DTLS connection (module docstring).
+    ``receive_buffer`` enlarges the socket's receive buffer: a browser's burst (a 256 KiB
+    data-channel message) overflows the default one on loopback while Python catches up.
     """
 
     local_ufrag: str
@@ -99,10 +103,16 @@ class IceLitePeer:
     checks: int = 0
     remote: Address | None = None
     application: ApplicationLayer | None = None
+    receive_buffer: int | None = None  # SO_RCVBUF bytes (forced past rmem_max when root)
 
     def __post_init__(self) -> None:
         def make() -> socket.socket:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if self.receive_buffer is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self.receive_buffer)
+                except OSError:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
             sock.bind(("127.0.0.1", 0))
             return sock
 
