@@ -586,3 +586,22 @@ def test_tsn_beyond_any_reportable_gap_is_dropped() -> None:
     assert not server._above and not pair.messages("server")
     pair.client.send(0, b"after", PPID_BINARY, now=pair.now)
     assert pair.run_until(lambda p: len(p.messages("server")) == 1, pair.now + 10)
+
+
+def test_cwnd_decays_while_idle() -> None:
+    """RFC 9260 §7.2.1: max(cwnd/2, 4*MTU) per RTO without data, so a window grown in an
+    earlier transfer does not go out as one burst after a pause."""
+    pair = Pair.create()
+    pair.connect()
+    for _ in range(40):
+        pair.client.send(1, bytes(16_000), PPID_BINARY, now=pair.now)
+    assert pair.run_until(lambda p: len(p.messages("server")) == 40, pair.now + 60)
+    assert pair.run_until(lambda p: p.client.flight_size == 0, pair.now + 5)
+    grown = pair.client.cwnd
+    mtu = SctpConfig().mtu
+    assert grown > 8 * mtu
+    pair.step(pair.now + 10 * pair.client.rto)  # idle for many RTOs
+    pair.client.send(1, bytes(500_000 // 2), PPID_BINARY, now=pair.now)
+    pair.client.poll_transmit()
+    assert pair.client.cwnd == 4 * mtu
+    assert pair.client.flight_size <= 4 * mtu + mtu

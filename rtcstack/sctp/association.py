@@ -399,6 +399,7 @@ class Association:
         self._cum_acked = initial_tsn - 1  # highest TSN cumulatively acked by the peer
         self._outstanding: deque[_Sent] = deque()
         self._rtx_pending = False  # some outstanding chunk may be marked for retransmission
+        self._last_data_sent: float | None = None  # for the idle cwnd decay of §7.2.1
         self._flight = 0
         self._gap_acked_any = False
         self._cwnd = min(4 * cfg.mtu, max(2 * cfg.mtu, 4380))  # RFC 9260 §7.2.1
@@ -1603,6 +1604,9 @@ class Association:
         room = self.config.mtu - 12
         outstanding = self._outstanding
         stats = self.stats
+        if not self._flight and self._last_data_sent is not None:
+            self._decay_idle_cwnd(now)
+        self._last_data_sent = now
         while True:
             # §6.1 A/B: cwnd (overshooting by at most one packet), and the peer's window, with
             # one probe chunk when it is zero and nothing is in flight.
@@ -1661,6 +1665,17 @@ class Association:
             self._unbuffer(message.stream_id, take)
             if self._timers.t3 is None:
                 self._timers.t3 = now + self._rto
+
+    def _decay_idle_cwnd(self, now: float) -> None:
+        """RFC 9260 §7.2.1: "When the endpoint does not transmit data on a given transport
+        address, the cwnd of the transport address SHOULD be adjusted to max(cwnd/2, 4*MTU)
+        per RTO."  A window grown during an earlier burst does not all go out at once after a
+        pause (a browser's socket overflowed on such bursts)."""
+        idle = now - (self._last_data_sent or now)
+        floor = 4 * self.config.mtu
+        while idle >= self._rto and self._cwnd > floor:
+            self._cwnd = max(self._cwnd // 2, floor)
+            idle -= self._rto
 
     def _next_message(self) -> _OutMessage | None:
         """The scheduler: DATA finishes one message at a time; I-DATA goes round robin."""
