@@ -103,6 +103,19 @@ _HB_INFO = struct.Struct("!dI")
 _PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
 
 
+# Hot-path constants: plain ints compare faster than enum members looked up on their class.
+_DATA = int(ChunkType.DATA)
+_I_DATA = int(ChunkType.I_DATA)
+_SACK = int(ChunkType.SACK)
+_DATA_TYPES = frozenset((_DATA, _I_DATA))
+# First chunks with no verification-tag exception (RFC 9260 §8.5.1).
+_ORDINARY_FIRST = frozenset(int(t) for t in (
+    ChunkType.DATA, ChunkType.I_DATA, ChunkType.SACK, ChunkType.HEARTBEAT,
+    ChunkType.HEARTBEAT_ACK, ChunkType.FORWARD_TSN, ChunkType.I_FORWARD_TSN,
+    ChunkType.RE_CONFIG, ChunkType.SHUTDOWN, ChunkType.ERROR, ChunkType.COOKIE_ACK,
+    ChunkType.INIT_ACK))
+
+
 class AssociationState(IntEnum):
     """RFC 9260 §4 states, in protocol order."""
 
@@ -114,6 +127,24 @@ class AssociationState(IntEnum):
     SHUTDOWN_SENT = 5
     SHUTDOWN_RECEIVED = 6
     SHUTDOWN_ACK_SENT = 7
+
+
+# States whose outstanding data a SACK still acknowledges.
+_SENDING_STATES = frozenset((AssociationState.ESTABLISHED, AssociationState.SHUTDOWN_PENDING,
+                             AssociationState.SHUTDOWN_RECEIVED, AssociationState.SHUTDOWN_SENT))
+_UNESTABLISHED_STATES = frozenset((AssociationState.CLOSED, AssociationState.COOKIE_WAIT,
+                                   AssociationState.COOKIE_ECHOED))
+# send() is refused once shutdown started (RFC 9260 §9.2) and after close.
+_ACCEPTS_SEND = frozenset((AssociationState.COOKIE_WAIT, AssociationState.COOKIE_ECHOED,
+                           AssociationState.ESTABLISHED))
+# New data still goes out while a shutdown waits for the queue to drain.
+_NEW_DATA_STATES = frozenset((AssociationState.ESTABLISHED, AssociationState.SHUTDOWN_PENDING,
+                              AssociationState.SHUTDOWN_RECEIVED))
+_DRAINING_STATES = frozenset((AssociationState.SHUTDOWN_PENDING,
+                              AssociationState.SHUTDOWN_RECEIVED))
+# States in which DATA is accepted (RFC 9260 §9.2: until our SHUTDOWN was acknowledged).
+_RECEIVING_STATES = frozenset((AssociationState.ESTABLISHED, AssociationState.SHUTDOWN_PENDING,
+                               AssociationState.SHUTDOWN_SENT))
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,9 +582,7 @@ class Association:
         ``max_retransmits`` and ``lifetime`` (seconds) make it partially reliable (RFC 3758):
         once either runs out the message is abandoned and the peer told with FORWARD-TSN.
         """
-        if self.state in (AssociationState.CLOSED, AssociationState.SHUTDOWN_PENDING,
-                          AssociationState.SHUTDOWN_SENT, AssociationState.SHUTDOWN_RECEIVED,
-                          AssociationState.SHUTDOWN_ACK_SENT):
+        if self.state not in _ACCEPTS_SEND:
             raise InvalidStateError(f"send() in state {self.state.name}")
         if not 0 <= stream_id < 65536:
             raise ValueError(f"stream id {stream_id} out of range")
@@ -633,6 +662,13 @@ class Association:
             return
         first = chunks[0]
         kind = first.TYPE
+        if kind in _ORDINARY_FIRST:  # the common case: DATA, SACK, ... under our own tag
+            if vtag != self.my_tag or self.state == AssociationState.CLOSED:
+                self._drop("wrong verification tag" if self.state != AssociationState.CLOSED
+                           else "out of the blue", len(raw))
+                return
+            self._process_chunks(chunks)
+            return
         # RFC 9260 §8.5.1: the exceptions to the verification tag rule.
         if kind == ChunkType.INIT:
             if vtag != 0 or len(chunks) != 1:
@@ -679,18 +715,16 @@ class Association:
         data_seen = False
         for chunk in chunks:
             kind = chunk.TYPE
-            if kind == ChunkType.DATA or kind == ChunkType.I_DATA:
-                if self.state not in (AssociationState.ESTABLISHED,
-                                      AssociationState.SHUTDOWN_PENDING,
-                                      AssociationState.SHUTDOWN_SENT):
+            if kind in _DATA_TYPES:
+                if self.state not in _RECEIVING_STATES:
                     continue
-                if (kind == ChunkType.I_DATA) != self.interleaving:
+                if (kind == _I_DATA) != self.interleaving:
                     self._protocol_violation("DATA/I-DATA not as negotiated (RFC 8260 §2.2)")
                     return
                 data_seen = True
                 if not self._on_data(chunk):  # type: ignore[arg-type]
                     return
-            elif kind == ChunkType.SACK:
+            elif kind == _SACK:
                 self._on_sack(chunk)  # type: ignore[arg-type]
             elif kind == ChunkType.COOKIE_ACK:
                 if self.state == AssociationState.COOKIE_ECHOED:
@@ -1195,9 +1229,7 @@ class Association:
 
     def _on_sack(self, sack: SackChunk) -> None:
         """RFC 9260 §6.2.1, §7.2: acknowledgements, window, loss detection, cwnd."""
-        if self.state not in (AssociationState.ESTABLISHED, AssociationState.SHUTDOWN_PENDING,
-                              AssociationState.SHUTDOWN_RECEIVED,
-                              AssociationState.SHUTDOWN_SENT):
+        if self.state not in _SENDING_STATES:
             return
         self.stats.sacks_received += 1
         cum = _unwrap32(sack.cumulative_tsn, self._cum_acked)
@@ -1274,7 +1306,7 @@ class Association:
             self._timers.t3 = now + self._rto
         if self.partial_reliability:
             self._advance_peer_ack_point(resend=True)
-        if self.state in (AssociationState.SHUTDOWN_PENDING, AssociationState.SHUTDOWN_RECEIVED):
+        if self.state in _DRAINING_STATES:
             self._check_shutdown_progress()
 
     def _outstanding_head(self) -> Iterable[_Sent]:
@@ -1525,8 +1557,7 @@ class Association:
         """Bundle control chunks, retransmissions and new data into packets (RFC 9260 §6.10)."""
         self._dirty = False
         state = self.state
-        if state in (AssociationState.CLOSED, AssociationState.COOKIE_WAIT,
-                     AssociationState.COOKIE_ECHOED):
+        if state in _UNESTABLISHED_STATES:
             if self._control and self.peer_tag:
                 self._tx.append(self._packet(self._control, vtag=self.peer_tag))
             self._control = []
@@ -1546,13 +1577,12 @@ class Association:
         self._send_reconfig()
         if self._outstanding:
             self._send_retransmissions()
-        if state in (AssociationState.ESTABLISHED, AssociationState.SHUTDOWN_PENDING,
-                     AssociationState.SHUTDOWN_RECEIVED) and (self._rr or self._current):
+        if state in _NEW_DATA_STATES and (self._rr or self._current):
             self._send_new_data()
         self._emit()
         if self._sack_pending and self._timers.sack is None and not self._sack_now:
             self._timers.sack = now + self.config.sack_delay
-        if state in (AssociationState.SHUTDOWN_PENDING, AssociationState.SHUTDOWN_RECEIVED):
+        if state in _DRAINING_STATES:
             self._check_shutdown_progress()
             if self._control or self._shutdown_chunk_due:
                 self._flush()
