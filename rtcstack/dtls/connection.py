@@ -133,6 +133,12 @@ class DtlsState(enum.Enum):
     CLOSED = "closed"
 
 
+# Hot-path constants (an attribute lookup on an enum class costs more than a global).
+_CONNECTED = DtlsState.CONNECTED
+_CLOSED = DtlsState.CLOSED
+_APPLICATION_DATA = int(ContentType.APPLICATION_DATA)
+
+
 @dataclass(frozen=True, slots=True)
 class HandshakeComplete:
     """The handshake finished: what was negotiated and the peer's certificate (DER)."""
@@ -287,7 +293,7 @@ class DtlsConnection:
 
     def send(self, data: bytes) -> None:
         """Queue application data (RFC 5246 §6.2: at most 2^14 bytes per record)."""
-        if self.state is not DtlsState.CONNECTED:
+        if self.state is not _CONNECTED:
             raise InvalidStateError(f"send() in state {self.state.value}: not connected")
         limit = self._max_record_payload()
         if len(data) <= limit:  # the common case: one record
@@ -370,7 +376,7 @@ class DtlsConnection:
     def handle_datagram(self, data: bytes, *, now: float) -> None:
         """Feed one datagram (RFC 6347 §4.1.1: it may hold several records).  Never raises for
         anything the network sends."""
-        if self.state is DtlsState.CLOSED:
+        if self.state is _CLOSED:
             self._drop("closed")
             return
         records, error = parse_datagram(data)
@@ -399,7 +405,7 @@ class DtlsConnection:
                     self._fail(DtlsAlert(AlertDescription.DECODE_ERROR, str(exc)))
 
     def _is_closed(self) -> bool:
-        return self.state is DtlsState.CLOSED
+        return self.state is _CLOSED
 
     # --- records ------------------------------------------------------------------------------
 
@@ -409,7 +415,9 @@ class DtlsConnection:
             self._drop("unprotect")
             return
         kind = record.content_type
-        if kind == ContentType.HANDSHAKE:
+        if kind == _APPLICATION_DATA and self.state is _CONNECTED and record.epoch:
+            self._events.append(ApplicationData(payload))  # the hot path, tested first
+        elif kind == ContentType.HANDSHAKE:
             self._handle_handshake_record(record, payload, now)
         elif kind == ContentType.CHANGE_CIPHER_SPEC:
             # RFC 5246 §7.1: "The message consists of a single byte of value 1."
