@@ -95,6 +95,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         #: Called after a burst of datagrams was handled (with a batched transport, see
         #: :mod:`rtcstack.asyncio.udp`): the place to answer them all at once.
         self.on_batch_end: Callable[[], None] | None = None
+        self._batched = False
         self.connection = connection
         #: The peer: given to the client, learnt by the server from its first handshake record.
         self.remote_address: Address | None = remote
@@ -121,6 +122,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
+        self._batched = isinstance(transport, BatchedDatagramTransport)
         self.local_address = _short(transport.get_extra_info("sockname"))
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
@@ -129,7 +131,9 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         if self._connected_socket or (remote is not None and addr[1] == remote[1]
                                       and addr[0] == remote[0]):
             self.connection.handle_datagram(data, now=self._loop.time())
-            self._service()
+            # A batched transport calls batch_received() after the burst: re-arm the timer
+            # once there rather than after every datagram.
+            self._service(arm=not self._batched)
             return
         source = _short(addr)
         if self.remote_address is None:
@@ -150,6 +154,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         """The transport handed over every datagram that was waiting."""
         if self.on_batch_end is not None:
             self.on_batch_end()
+        self._arm()
 
     @property
     def batched(self) -> bool:
@@ -236,7 +241,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
 
     # --- the drive loop ---------------------------------------------------------------------
 
-    def _service(self) -> None:
+    def _service(self, *, arm: bool = True) -> None:
         conn = self.connection
         while (datagram := conn.poll_transmit()) is not None:
             self._send(datagram)
@@ -253,7 +258,8 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         if self._waiter is not None and not self._waiter.done() and (
                 self._received or self._closed):
             self._waiter.set_result(None)
-        self._arm()
+        if arm:
+            self._arm()
 
     def _handshake_complete(self, event: HandshakeComplete) -> None:
         # Runs as the event is polled, before any later datagram (a close_notify) is handled.

@@ -26,7 +26,7 @@ from rtcstack.common.types import Address
 
 __all__ = ["MAX_BATCH", "BatchedDatagramTransport", "create_batched_endpoint"]
 
-MAX_BATCH = 64
+MAX_BATCH = 256
 
 
 class BatchedDatagramTransport(asyncio.DatagramTransport):
