@@ -265,7 +265,7 @@ class _OutMessage:
 
     __slots__ = (
         "abandoned", "data", "expires", "fragments", "fsn", "max_retransmits", "mid", "offset",
-        "ordered", "ppid", "stream_id",
+        "ordered", "ppid", "stream_id", "view",
     )
 
     def __init__(self, stream_id: int, ppid: int, data: bytes, ordered: bool,
@@ -273,6 +273,7 @@ class _OutMessage:
         self.stream_id = stream_id
         self.ppid = ppid
         self.data = data
+        self.view = memoryview(data)
         self.ordered = ordered
         self.expires = expires
         self.max_retransmits = max_retransmits
@@ -291,15 +292,17 @@ class _Sent:
         "retransmit", "sends", "sent_at", "size", "tsn",
     )
 
-    def __init__(self, tsn: int, encoded: bytes, size: int, message: _OutMessage) -> None:
+    def __init__(self, tsn: int, encoded: bytes, size: int, message: _OutMessage,
+                 sent_at: float | None = None) -> None:
         self.tsn = tsn  # unwrapped
         self.encoded = encoded  # the whole chunk as sent
         self.size = size  # user data bytes (what flight size, cwnd and rwnd count)
         self.message = message
-        self.sent_at = 0.0
-        self.sends = 0
+        sent = sent_at is not None
+        self.sent_at = sent_at if sent_at is not None else 0.0
+        self.sends = 1 if sent else 0
         self.acked = False  # covered by a gap block of the latest SACK
-        self.in_flight = False
+        self.in_flight = sent
         self.retransmit = False
         self.fast_retransmitted = False
         self.misses = 0
@@ -1662,26 +1665,24 @@ class Association:
                     self._next_ssn[key] = message.mid + 1
                 else:
                     message.mid = 0
-            payload = message.data[message.offset : message.offset + take]
-            message.offset += take
-            end = message.offset == len(message.data)
+            offset = message.offset
+            message.offset = offset + take
+            end = offset + take == len(message.data)
             tsn = self._next_tsn
             self._next_tsn = tsn + 1
             flags = (1 if end else 0) | (2 if begin else 0) | (0 if message.ordered else 4)
             if interleaving:
                 last = message.ppid if begin else message.fsn
-                encoded = _IDATA_HEADER.pack(64, flags, 20 + take, tsn & MASK32,
-                                             message.stream_id, 0, message.mid & MASK32,
-                                             last) + payload
+                header = _IDATA_HEADER.pack(64, flags, 20 + take, tsn & MASK32,
+                                            message.stream_id, 0, message.mid & MASK32, last)
                 message.fsn += 1
             else:
-                encoded = _DATA_HEADER.pack(0, flags, 16 + take, tsn & MASK32,
-                                            message.stream_id, message.mid & 0xFFFF,
-                                            message.ppid) + payload
-            sent = _Sent(tsn, encoded, take, message)
-            sent.sends = 1
-            sent.sent_at = now
-            sent.in_flight = True
+                header = _DATA_HEADER.pack(0, flags, 16 + take, tsn & MASK32,
+                                           message.stream_id, message.mid & 0xFFFF,
+                                           message.ppid)
+            # One copy of the user data: the header joined to a view of the message.
+            encoded = b"".join((header, message.view[offset : offset + take]))
+            sent = _Sent(tsn, encoded, take, message, now)
             outstanding.append(sent)
             if message.max_retransmits is not None or message.expires is not None:
                 message.fragments.append(sent)
