@@ -837,3 +837,29 @@ def test_arbitrary_peer_messages_never_break_the_drive_loop(
     assert b"after" in pair.messages("server", after.id)
     assert "from server" in pair.messages("client", server_new.id)
     assert pair.client.association.state == AssociationState.ESTABLISHED
+
+
+def test_channel_whose_id_exceeds_the_negotiated_streams_is_closed() -> None:
+    """An id chosen before connect that the agreed stream count cannot carry is closed when
+    the association comes up; the other channels open as usual."""
+
+    client = DataChannels("client", SctpConfig(zero_checksum=True, mtu=1160),
+                          random_bytes=SeededRandom(1))
+    server = DataChannels("server", SctpConfig(zero_checksum=True, mtu=1160,
+                                               inbound_streams=16, outbound_streams=16),
+                          random_bytes=SeededRandom(2))
+    too_high = client.create_channel("far", now=0.0, negotiated=True, id=100)
+    fine = client.create_channel("near", now=0.0)
+    client.connect(now=0.0)
+    server.connect(now=0.0)
+    for _ in range(10):
+        for sender, receiver in ((client, server), (server, client)):
+            while (packet := sender.poll_transmit()) is not None:
+                receiver.handle_packet(packet, now=0.0)
+    events = []
+    while (event := client.poll_event()) is not None:
+        events.append(event)
+    assert any(isinstance(e, ChannelClosed) and e.channel is too_high for e in events)
+    assert any(isinstance(e, ChannelOpened) and e.channel is fine for e in events)
+    assert too_high.ready_state == DataChannelState.CLOSED
+    assert fine.ready_state == DataChannelState.OPEN

@@ -424,8 +424,16 @@ class DataChannels:
                 self._connected = True
                 self._events.append(TransportConnected(event))
                 for channel in list(self.channels.values()):
-                    if channel.ready_state == DataChannelState.CONNECTING:
-                        self._open_local(channel, self._now)
+                    if channel.ready_state != DataChannelState.CONNECTING:
+                        continue
+                    if channel.id >= event.outbound_streams:
+                        # W3C: a channel whose id the negotiated stream count cannot carry
+                        # is closed (RFC 8831 §6.2: streams are what the INITs agreed).
+                        self._trace("datachannel.id_out_of_range", stream=channel.id,
+                                    streams=event.outbound_streams)
+                        self._finish_close(channel)
+                        continue
+                    self._open_local(channel, self._now)
             elif isinstance(event, Closed):
                 self._closed = True
                 for channel in list(self.channels.values()):
