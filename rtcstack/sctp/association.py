@@ -467,7 +467,6 @@ class Association:
         self._fragments: dict[int, DataChunk] = {}
         self._partials: dict[tuple[int, bool, int], _Partial] = {}
         self._in_streams: dict[int, _InStream] = {}
-        self._in_unordered_mid: dict[int, int] = {}
         self._rx_buffered = 0
         # negotiated
         self.interleaving = False
@@ -1303,7 +1302,7 @@ class Association:
         if self._fast_recovery_exit is not None and cum >= self._fast_recovery_exit:
             self._fast_recovery_exit = None
         # §6.3.2 R2/R3: the T3 timer follows the earliest outstanding chunk.
-        if not any(s.in_flight for s in self._outstanding_head()):
+        if not self._flight:  # nothing in flight (the flight size counts exactly those chunks)
             self._timers.t3 = None
         elif advanced:
             self._timers.t3 = now + self._rto
@@ -1311,10 +1310,6 @@ class Association:
             self._advance_peer_ack_point(resend=True)
         if self.state in _DRAINING_STATES:
             self._check_shutdown_progress()
-
-    def _outstanding_head(self) -> Iterable[_Sent]:
-        """Outstanding chunks, cheaply: True-ish answer needs only the first in flight."""
-        return self._outstanding if self._flight else ()
 
     def _detect_losses(self, highest_newly_acked: int) -> None:
         """RFC 9260 §7.2.4: three miss indications trigger a fast retransmit."""
@@ -1946,7 +1941,6 @@ class Association:
                 if stream is not None:
                     for _, data in stream.pending.values():
                         self._rx_buffered -= len(data)
-                self._in_unordered_mid.pop(sid, None)
             self._events.append(StreamsReset(tuple(req.streams), incoming=True))
             response = ReconfigResponse(req.request_sequence, ReconfigResult.SUCCESS_PERFORMED)
         self._last_reconf_result = (req.request_sequence, response)
