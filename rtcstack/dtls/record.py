@@ -628,6 +628,50 @@ class RecordLayer:
             content_type, version, epoch, seq >> 32, seq & 0xFFFFFFFF, len(fragment)
         ) + fragment
 
+    def protect_application(self, payload: bytes) -> bytes:
+        """``protect(APPLICATION_DATA, payload)`` in the current write epoch, without the
+        checks that only matter for other content types and epochs: the hot path of a
+        connected endpoint (SCTP over DTLS sends a record per packet).  Anything unusual (no
+        keys, an oversized payload, sequence numbers used up) takes :meth:`protect`, which
+        raises as it always does."""
+        epoch = self._write_epoch
+        cipher = self._write_cipher
+        seq = self._write_seq[epoch]
+        if cipher is None or seq >= MAX_SEQUENCE_NUMBER or len(payload) > MAX_PLAINTEXT:
+            return self.protect(_APPLICATION_DATA, payload)
+        self._write_seq[epoch] = seq + 1
+        fragment = cipher.encrypt(_APPLICATION_DATA, DTLS_1_2, epoch, seq, payload)
+        return _HEADER.pack(
+            _APPLICATION_DATA, DTLS_1_2, epoch, seq >> 32, seq & 0xFFFFFFFF, len(fragment)
+        ) + fragment
+
+    def unprotect_application(self, data: bytes) -> bytes | None:
+        """The plaintext of ``data`` when the datagram is exactly one application-data record
+        of the current read epoch that is fresh (RFC 6347 §4.1.2.6) and authenticates; else
+        ``None``, and the caller takes the general path (:func:`parse_datagram` and
+        :meth:`unprotect`), which handles, counts and traces everything else.  The hot path of
+        a connected endpoint: no :class:`Record` is built."""
+        if len(data) <= HEADER_SIZE or data[0] != _APPLICATION_DATA:
+            return None
+        _, version, epoch, seq_hi, seq_lo, length = _HEADER.unpack_from(data)
+        if (HEADER_SIZE + length != len(data) or epoch != self._read_epoch
+                or version not in _VERSIONS):
+            return None
+        state = self._read[epoch]
+        cipher = state.cipher
+        if cipher is None or length - cipher.overhead > MAX_PLAINTEXT:
+            return None
+        seq = seq_hi << 32 | seq_lo
+        window = state.window
+        if not window.check(seq):
+            return None
+        try:
+            plaintext = cipher.decrypt(_APPLICATION_DATA, version, epoch, seq, data[HEADER_SIZE:])
+        except (DtlsAuthenticationError, ParseError):
+            return None
+        window.add(seq)
+        return plaintext
+
     def unprotect(self, record: Record) -> bytes | None:
         """The plaintext of ``record``, or ``None`` when it is dropped or queued.
 
