@@ -170,3 +170,58 @@ def test_batched_transport_reports_icmp_errors_and_closes() -> None:
         assert await lost is None
 
     run(main())
+
+
+def test_on_message_set_late_gets_the_queued_messages_first() -> None:
+    async def main() -> None:
+        a, b = await sctp_pair(True)
+        channel = a.create_channel("early")
+        for i in range(3):
+            channel.send(f"m{i}")
+        peer = await b.accept_channel()
+        await asyncio.sleep(0.05)  # the messages are queued on the peer's channel by now
+        got: list[bytes | str] = []
+        peer.on_message = got.append
+        channel.send("m3")
+        for _ in range(50):
+            if len(got) == 4:
+                break
+            await asyncio.sleep(0.01)
+        assert got == ["m0", "m1", "m2", "m3"]
+        await asyncio.gather(a.close(), b.close())
+
+    run(main())
+
+
+def test_dtls_closing_under_sctp_ends_the_transport() -> None:
+    """The peer's DTLS close_notify without an SCTP shutdown: the SCTP side learns of it
+    (TransportClosed with an error) instead of retransmitting into a closed connection."""
+    async def main() -> None:
+        a, b = await sctp_pair(True)
+        chat = a.create_channel("x")
+        await chat.wait_open()
+        peer = await b.accept_channel()
+        a.dtls.close()  # close_notify, no SCTP SHUTDOWN
+        with pytest.raises(SctpTransportError):
+            await asyncio.wait_for(peer.recv(), 5)
+        assert b.error is not None and b.association.state.name == "CLOSED"
+        assert b.association.poll_timeout() is None
+        await b.close()
+
+    run(main())
+
+
+def test_a_local_send_refusal_does_not_end_the_dtls_connection() -> None:
+    """Only ICMP port unreachable (ConnectionRefusedError) ends a connected endpoint; a local
+    refusal such as a firewall's EPERM loses one datagram, which retransmission covers."""
+    async def main() -> None:
+        client, server = await dtls_pair(True)
+        client.error_received(PermissionError(1, "Operation not permitted"))
+        assert not client.closed
+        client.send(b"still here")
+        assert await asyncio.wait_for(server.receive(), 5) == b"still here"
+        client.error_received(ConnectionRefusedError(111, "Connection refused"))
+        assert client.closed
+        server.close()
+
+    run(main())

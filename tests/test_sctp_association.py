@@ -9,10 +9,7 @@ import struct
 
 import pytest
 
-from rtcstack.sctp.association import (
-    AssociationState,
-    SctpConfig,
-)
+from rtcstack.sctp.association import AssociationState, Closed, SctpConfig
 from rtcstack.sctp.chunks import ChunkType, IDataChunk, Packet
 from rtcstack.sctp.crc32c import check_checksum
 from tests.dtls_harness import Link
@@ -605,3 +602,26 @@ def test_cwnd_decays_while_idle() -> None:
     pair.client.poll_transmit()
     assert pair.client.cwnd == 4 * mtu
     assert pair.client.flight_size <= 4 * mtu + mtu
+
+
+def test_lower_layer_closing_ends_the_association() -> None:
+    """When DTLS below ends: graceful in SHUTDOWN-ACK-SENT (only the peer's SHUTDOWN COMPLETE
+    was left, and its close_notify may overtake it), an error in any other state; nothing is
+    sent and no timer is left."""
+    pair = Pair.create()
+    pair.connect()
+    pair.client.lower_layer_closed(now=pair.now)
+    assert pair.client.poll_transmit() is None and pair.client.poll_timeout() is None
+    pair.flush()
+    closed = pair.closed("client")
+    assert closed is not None and closed.error and closed.remote
+
+    pair = Pair.create(link=Link(seed=2, tamper=drop_first(ChunkType.SHUTDOWN_COMPLETE)))
+    pair.connect()
+    pair.client.shutdown(now=pair.now)
+    assert pair.run_until(lambda p: p.server.state == AssociationState.SHUTDOWN_ACK_SENT
+                          and p.closed("client") is not None, pair.now + 10)
+    pair.server.lower_layer_closed(now=pair.now)
+    pair.flush()
+    assert pair.closed("server") == Closed(None, remote=True)
+    assert pair.server.poll_timeout() is None

@@ -95,6 +95,8 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         #: Called after a burst of datagrams was handled (with a batched transport, see
         #: :mod:`rtcstack.asyncio.udp`): the place to answer them all at once.
         self.on_batch_end: Callable[[], None] | None = None
+        #: Called once when the connection ends, with its error (None: close_notify).
+        self.on_closed: Callable[[DtlsError | None], None] | None = None
         self._batched = False
         self.connection = connection
         #: The peer: given to the client, learnt by the server from its first handshake record.
@@ -165,6 +167,10 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
         self._trace("dtls.udp.error", error=repr(exc))
         if not self._connected_socket or self._closed:
             # An unconnected socket's error cannot be tied to the peer; the timer decides.
+            return
+        if not isinstance(exc, ConnectionRefusedError):
+            # Only ICMP "port unreachable" says the peer is gone.  A local refusal (EPERM
+            # from a firewall rule, ENOBUFS) loses one datagram, which retransmission covers.
             return
         where = format_address(self.remote_address) if self.remote_address else "the peer"
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -281,6 +287,8 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
                 error or DtlsConnectionError("the peer closed the connection during the handshake"))
             self._handshake.exception()  # retrieved: nobody may be waiting for it
         self._trace("dtls.udp.closed", error=str(error) if error else None)
+        if self.on_closed is not None:
+            self.on_closed(error)
 
     def _abort(self, error: DtlsError) -> None:
         """End the connection because of the socket or a timeout (no alert to send that could

@@ -83,8 +83,7 @@ class Channel:
     def __init__(self, transport: SctpTransport, channel: DataChannel) -> None:
         self._transport = transport
         self.channel = channel
-        #: When set, every message is passed here as it arrives instead of being queued.
-        self.on_message: Callable[[bytes | str], None] | None = None
+        self._on_message: Callable[[bytes | str], None] | None = None
         self._messages: deque[bytes | str] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._opened = transport._loop.create_future()
@@ -93,6 +92,19 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"Channel({self.channel!r})"
+
+    @property
+    def on_message(self) -> Callable[[bytes | str], None] | None:
+        """When set, every message is passed here as it arrives instead of being queued for
+        :meth:`recv`; messages already queued (they may arrive with the channel's opening)
+        are passed on at once, in order."""
+        return self._on_message
+
+    @on_message.setter
+    def on_message(self, callback: Callable[[bytes | str], None] | None) -> None:
+        self._on_message = callback
+        while callback is not None and self._messages:
+            callback(self._messages.popleft())
 
     @property
     def id(self) -> int:
@@ -150,8 +162,8 @@ class Channel:
     # --- driven by the transport ------------------------------------------------------------
 
     def _deliver(self, data: bytes | str) -> None:
-        if self.on_message is not None:
-            self.on_message(data)
+        if self._on_message is not None:
+            self._on_message(data)
             return
         self._messages.append(data)
         self._wake()
@@ -204,6 +216,7 @@ class SctpTransport:
         self._per_record = not dtls.batched
         if dtls.batched:
             dtls.on_batch_end = self._flush
+        dtls.on_closed = self._on_dtls_closed
 
     @property
     def association(self) -> Any:
@@ -255,6 +268,10 @@ class SctpTransport:
         self.channels.handle_packet(data, now=self._loop.time())
         if self._per_record:
             self._flush()
+
+    def _on_dtls_closed(self, error: object) -> None:
+        self.channels.lower_layer_closed(now=self._loop.time())
+        self._flush()
 
     def _on_timer(self, now: float) -> None:
         self.channels.handle_timeout(now=now)

@@ -652,6 +652,21 @@ class Association:
             self._tx.append(self._packet([AbortChunk([cause]).encode()], vtag=self.peer_tag))
         self._close(reason or "aborted", remote=False)
 
+    def lower_layer_closed(self, *, now: float) -> None:
+        """The transport below (DTLS, RFC 8261) ended: close without sending anything.
+
+        In SHUTDOWN-ACK-SENT only the peer's SHUTDOWN COMPLETE was still to come, and a peer
+        closes its DTLS right after sending it (the close_notify may even overtake it): that
+        is a graceful end.  In any other state the association is lost.
+        """
+        self._now = now
+        if self.state == AssociationState.CLOSED:
+            return
+        if self.state == AssociationState.SHUTDOWN_ACK_SENT:
+            self._close(None, remote=True)
+        else:
+            self._close("the DTLS connection below closed", remote=True)
+
     # --- input ---------------------------------------------------------------------------------
 
     def _drop(self, reason: str, size: int) -> None:

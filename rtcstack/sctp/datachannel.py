@@ -306,6 +306,13 @@ class DataChannels:
             self._pump()
         return self._events.popleft() if self._events else None
 
+    def lower_layer_closed(self, *, now: float) -> None:
+        """The DTLS connection carrying the association ended (see
+        :meth:`Association.lower_layer_closed`); every channel closes."""
+        self._now = now
+        self.association.lower_layer_closed(now=now)
+        self._pump()
+
     # --- user actions --------------------------------------------------------------------------
 
     @property
