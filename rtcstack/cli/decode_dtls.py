@@ -214,7 +214,7 @@ def _enum_name(enum: type[IntEnum], value: int) -> str:
 # --- the walk -------------------------------------------------------------------------------
 
 
-class _Errors:
+class DecodeErrors:
     """Collects the failures of one datagram, each with its offset in the datagram."""
 
     def __init__(self) -> None:
@@ -230,7 +230,7 @@ class _Errors:
 
 def describe_dtls(data: bytes) -> dict[str, Any]:
     """RFC 6347 §4.1 every record of one datagram; never raises for malformed bytes."""
-    errors = _Errors()
+    errors = DecodeErrors()
     records: list[dict[str, Any]] = []
     out: dict[str, Any] = {"records": records}
     pos = 0
@@ -242,7 +242,7 @@ def describe_dtls(data: bytes) -> dict[str, Any]:
     return out
 
 
-def _unified_header(data: bytes, errors: _Errors) -> tuple[dict[str, Any], int]:
+def _unified_header(data: bytes, errors: DecodeErrors) -> tuple[dict[str, Any], int]:
     """RFC 9147 §4 the DTLS 1.3 unified header: ``0 0 1 C S L E E``, then the connection ID
     (not decodable without its negotiated length), a 8- or 16-bit sequence number and an
     optional 16-bit length; the rest of the record is encrypted."""
@@ -280,7 +280,7 @@ def _unified_header(data: bytes, errors: _Errors) -> tuple[dict[str, Any], int]:
     return out, need + length
 
 
-def _walk(data: bytes, pos: int, records: list[dict[str, Any]], errors: _Errors) -> None:
+def _walk(data: bytes, pos: int, records: list[dict[str, Any]], errors: DecodeErrors) -> None:
     end = len(data)
     while pos < end:
         if end - pos < _RECORD_HEADER:
@@ -318,7 +318,7 @@ def _walk(data: bytes, pos: int, records: list[dict[str, Any]], errors: _Errors)
 
 
 def _record_body(content_type: int, epoch: int, body: bytes, base: int,
-                 record: dict[str, Any], errors: _Errors) -> None:
+                 record: dict[str, Any], errors: DecodeErrors) -> None:
     if epoch > 0:
         # RFC 6347 §4.1: records of epoch > 0 are protected with the keys of that epoch.
         record["payload"] = f"encrypted, {len(body)} bytes"
@@ -350,7 +350,7 @@ def _record_body(content_type: int, epoch: int, body: bytes, base: int,
                 "record", "application data in epoch 0 (not protected)", base - 13)
 
 
-def _fragments(body: bytes, base: int, errors: _Errors) -> list[dict[str, Any]]:
+def _fragments(body: bytes, base: int, errors: DecodeErrors) -> list[dict[str, Any]]:
     """RFC 6347 §4.2.2 each handshake fragment of one record payload."""
     from rtcstack.dtls.constants import HandshakeType
 
@@ -402,7 +402,7 @@ def _fragments(body: bytes, base: int, errors: _Errors) -> list[dict[str, Any]]:
 # --- handshake message bodies ---------------------------------------------------------------
 
 
-def _message(msg_type: int, body: bytes, base: int, errors: _Errors) -> dict[str, Any]:
+def _message(msg_type: int, body: bytes, base: int, errors: DecodeErrors) -> dict[str, Any]:
     from rtcstack.dtls.constants import HandshakeType
     from rtcstack.dtls.messages import parse_handshake_body
 
@@ -421,7 +421,7 @@ def _hex(data: bytes) -> str:
     return data.hex() if data else "(empty)"
 
 
-def _client_hello(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _client_hello(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 6347 §4.2.1 / RFC 5246 §7.4.1.2 ClientHello."""
     return {
         "client_version": _version(m.client_version),
@@ -434,7 +434,7 @@ def _client_hello(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
     }
 
 
-def _server_hello(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _server_hello(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 5246 §7.4.1.3 ServerHello."""
     return {
         "server_version": _version(m.server_version),
@@ -446,12 +446,12 @@ def _server_hello(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
     }
 
 
-def _hello_verify_request(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _hello_verify_request(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 6347 §4.2.1 HelloVerifyRequest."""
     return {"server_version": _version(m.server_version), "cookie": _hex(m.cookie)}
 
 
-def _certificate(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _certificate(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 5246 §7.4.2 Certificate, each one read with ``cryptography``'s x509."""
     return {
         "count": len(m.certificates),
@@ -459,7 +459,7 @@ def _certificate(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
     }
 
 
-def _x509(der: bytes, errors: _Errors) -> dict[str, Any]:
+def _x509(der: bytes, errors: DecodeErrors) -> dict[str, Any]:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
@@ -490,7 +490,7 @@ def _x509(der: bytes, errors: _Errors) -> dict[str, Any]:
     return out
 
 
-def _server_key_exchange(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _server_key_exchange(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 8422 §5.4 ServerKeyExchange (ECDHE, named curve)."""
     return {
         "curve_type": "named_curve (3)",
@@ -511,7 +511,7 @@ def _point(point: bytes) -> str:
     return "raw"
 
 
-def _certificate_request(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _certificate_request(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 5246 §7.4.4 CertificateRequest."""
     return {
         "certificate_types": [_name(_CERTIFICATE_TYPES, t, 2) for t in m.certificate_types],
@@ -522,22 +522,22 @@ def _certificate_request(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
     }
 
 
-def _client_key_exchange(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _client_key_exchange(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 8422 §5.7 ClientKeyExchange (ECDHE)."""
     return {"public_key_size": len(m.public_key), "point_format": _point(m.public_key)}
 
 
-def _certificate_verify(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _certificate_verify(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 5246 §7.4.8 CertificateVerify."""
     return {"signature_scheme": _scheme(m.signature_scheme), "signature_size": len(m.signature)}
 
 
-def _finished(m: Any, base: int, errors: _Errors) -> dict[str, Any]:
+def _finished(m: Any, base: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 5246 §7.4.9 Finished."""
     return {"verify_data": m.verify_data.hex()}
 
 
-_DESCRIBERS: Final[dict[str, Callable[[Any, int, _Errors], dict[str, Any]]]] = {
+_DESCRIBERS: Final[dict[str, Callable[[Any, int, DecodeErrors], dict[str, Any]]]] = {
     "ClientHello": _client_hello,
     "ServerHello": _server_hello,
     "HelloVerifyRequest": _hello_verify_request,
@@ -554,7 +554,7 @@ _DESCRIBERS: Final[dict[str, Callable[[Any, int, _Errors], dict[str, Any]]]] = {
 
 
 def _extensions(extensions: tuple[tuple[int, bytes], ...], side: str,
-                errors: _Errors) -> list[dict[str, Any]]:
+                errors: DecodeErrors) -> list[dict[str, Any]]:
     """RFC 5246 §7.4.1.4 each extension by name with its decoded value."""
     out: list[dict[str, Any]] = []
     for ext_type, data in extensions:

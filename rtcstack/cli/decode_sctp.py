@@ -27,6 +27,7 @@ import ipaddress
 import struct
 from typing import Any, Final
 
+from rtcstack.cli.decode_dtls import DecodeErrors
 from rtcstack.sctp.chunks import (
     AbortChunk,
     Chunk,
@@ -197,17 +198,6 @@ def _named(table: dict[int, tuple[str, str]], value: int, what: str) -> tuple[st
     return found
 
 
-class _Errors:
-    """Problems in values the chunk codec keeps opaque, each with its offset in the packet."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-
-    def add(self, where: str, reason: str, offset: int | None) -> str:
-        self.items.append({"where": where, "reason": reason, "offset": offset})
-        return reason if offset is None else f"{reason} (at byte offset {offset})"
-
-
 def describe_sctp(data: bytes) -> dict[str, Any]:
     """Every field of one SCTP packet; :class:`SctpParseError` for a malformed packet."""
     try:
@@ -216,7 +206,7 @@ def describe_sctp(data: bytes) -> dict[str, Any]:
         if exc.offset is None:  # the common header itself is short
             raise SctpParseError(exc.reason, 0) from None
         raise
-    errors = _Errors()
+    errors = DecodeErrors()
     out: dict[str, Any] = {
         "source_port": packet.source_port,
         "destination_port": packet.destination_port,
@@ -268,7 +258,7 @@ def _headers(data: bytes) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _chunk_fields(chunk: Chunk, offset: int, errors: _Errors) -> dict[str, Any]:
+def _chunk_fields(chunk: Chunk, offset: int, errors: DecodeErrors) -> dict[str, Any]:
     if isinstance(chunk, DataChunk | IDataChunk):
         return _data(chunk, offset, errors)
     if isinstance(chunk, InitChunk):  # and INIT ACK
@@ -316,7 +306,7 @@ def _t_flag(reflected: bool) -> str:
     return "the tag the receiver expects (T clear)"
 
 
-def _data(chunk: DataChunk | IDataChunk, offset: int, errors: _Errors) -> dict[str, Any]:
+def _data(chunk: DataChunk | IDataChunk, offset: int, errors: DecodeErrors) -> dict[str, Any]:
     idata = isinstance(chunk, IDataChunk)
     out: dict[str, Any] = {
         "U": chunk.unordered,
@@ -365,7 +355,7 @@ def _data(chunk: DataChunk | IDataChunk, offset: int, errors: _Errors) -> dict[s
     return out
 
 
-def _dcep(payload: bytes, start: int, errors: _Errors) -> dict[str, Any]:
+def _dcep(payload: bytes, start: int, errors: DecodeErrors) -> dict[str, Any]:
     """RFC 8832 §5 DATA_CHANNEL_OPEN / DATA_CHANNEL_ACK."""
     from rtcstack.sctp.dcep import DataChannelOpen, DcepParseError, parse_dcep
 
@@ -404,7 +394,7 @@ def _sack(chunk: SackChunk) -> dict[str, Any]:
     }
 
 
-def _parameters(params: list[Parameter], base: int, errors: _Errors) -> list[dict[str, Any]]:
+def _parameters(params: list[Parameter], base: int, errors: DecodeErrors) -> list[dict[str, Any]]:
     out = []
     pos = base
     for param in params:
@@ -414,7 +404,7 @@ def _parameters(params: list[Parameter], base: int, errors: _Errors) -> list[dic
     return out
 
 
-def _parameter(param: Parameter, offset: int, errors: _Errors) -> dict[str, Any]:
+def _parameter(param: Parameter, offset: int, errors: DecodeErrors) -> dict[str, Any]:
     name, rfc = _named(PARAMETER_NAMES, param.type, "parameter")
     out: dict[str, Any] = {"name": name, "type": f"0x{param.type:04x}", "rfc": rfc,
                            "length": 4 + len(param.value)}
@@ -462,7 +452,7 @@ def _parameter(param: Parameter, offset: int, errors: _Errors) -> dict[str, Any]
     return out
 
 
-def _causes(causes: list[ErrorCause], base: int, errors: _Errors) -> list[dict[str, Any]]:
+def _causes(causes: list[ErrorCause], base: int, errors: DecodeErrors) -> list[dict[str, Any]]:
     out = []
     pos = base
     for cause in causes:
@@ -472,7 +462,7 @@ def _causes(causes: list[ErrorCause], base: int, errors: _Errors) -> list[dict[s
     return out
 
 
-def _cause(cause: ErrorCause, offset: int, errors: _Errors) -> dict[str, Any]:
+def _cause(cause: ErrorCause, offset: int, errors: DecodeErrors) -> dict[str, Any]:
     name, rfc = _named(CAUSE_NAMES, cause.code, "cause")
     out: dict[str, Any] = {"name": name, "code": cause.code, "rfc": rfc,
                            "length": 4 + len(cause.info)}
