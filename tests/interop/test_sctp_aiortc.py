@@ -44,14 +44,11 @@ SACKs report (spurious retransmissions) and the machine's RcvbufErrors during th
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -65,59 +62,40 @@ from aiortc import (
 )
 
 from bench.sctp_aiortc import _offer_loopback
-from rtcstack.dtls import (
-    ApplicationData,
-    Certificate,
-    DtlsConfig,
-    DtlsConnection,
-    Event,
-    HandshakeComplete,
-)
+from rtcstack.dtls import DtlsConnection
 from rtcstack.sctp import (
-    DEFAULT_REMOTE_MAX_MESSAGE_SIZE,
-    AbortChunk,
-    ChannelClosed,
-    ChannelMessage,
-    ChannelOpened,
     ChunkType,
     DataChannel,
-    DataChannelEvent,
     DataChannels,
     DataChunk,
-    InitAckChunk,
-    InitChunk,
-    Packet,
     ParamType,
     Ppid,
     SackChunk,
-    SctpConfig,
-    SctpParseError,
     TransportClosed,
     TransportConnected,
 )
-from rtcstack.sdp import Fingerprint, SessionDescription
-from rtcstack.sdp.attributes import Candidate
-from rtcstack.sdp.jsep import (
-    DtlsParameters,
-    IceParameters,
-    LocalSpec,
-    create_answer,
-)
 from tests.interop.ice_lite import IceLitePeer
+from tests.interop.sctp_app import (
+    BURST,
+    BURST_SIZE,
+    OUR_PROTOCOL,
+    EchoApp,
+    answer,
+    chunk_type_names,
+    digest,
+    peer_report,
+)
 
 pytestmark = pytest.mark.interop
 
-OUR_MAX_MESSAGE_SIZE = 262144  # what our answer advertises (DataChannelSpec's default)
 SIZES = [1, 1200, 16384, 65536, 262144]
 LABEL, PROTOCOL = "aiortc-echo", "echo-v1"
 LOOSE_LABEL = "loose"  # unordered, maxRetransmits 0
 TIMED_LABEL, TIMED_PROTOCOL, LIFETIME = "timed", "t", 3000  # ordered, maxPacketLifeTime 3 s
 NEG_LABEL, NEG_ID = "negotiated", 100
-OUR_LABEL, OUR_PROTOCOL = "from-rtcstack", "rtcstack-proto"
+OUR_LABEL = "from-rtcstack"
 GREETING, REPLY = "hello from rtcstack", "hello back from aiortc"
-BURST, BURST_SIZE = 40, 1000
 BULK_TOTAL, BULK_SIZE = 2 * 1024 * 1024, 16 * 1024
-RECEIVE_BUFFER = 4 * 1024 * 1024  # aiortc's bursts on loopback (see test_sctp_browser)
 STEP = 10.0  # seconds allowed for any one step
 
 
@@ -137,153 +115,18 @@ def _rcvbuf_errors() -> int | None:
         return None
 
 
-def _chunks(data: bytes) -> list[Any]:
-    try:
-        return list(Packet.parse(data).chunks)
-    except SctpParseError:
-        return []
+@dataclass(repr=False)
+class Side(EchoApp):
+    """rtcstack's side (:class:`EchoApp`, which echoes on aiortc's channels and opens
+    ``OUR_LABEL``), plus, with ``negotiated``, the negotiated channel (``NEG_LABEL`` on stream
+    ``NEG_ID``, no DCEP), created before the association connects and echoed like the others."""
 
-
-@dataclass(repr=False)  # its packets would make a repr of megabytes (asyncio takes some)
-class Side:
-    """rtcstack's side, on the :class:`IceLitePeer` loop's thread: a :class:`DataChannels` that
-    echoes every message on aiortc's channels (and on the negotiated one), opens its own
-    channel once the association is up (greets; closes it when aiortc replied), and records
-    every packet, event and what each channel received (type, length, CRC-32, in order)."""
-
-    dtls: DtlsConnection
-    remote_max_message_size: int
-    negotiated: bool
-    channels: DataChannels | None = None
-    events: list[DataChannelEvent] = field(default_factory=list)
-    packets: list[tuple[str, float, bytes]] = field(default_factory=list)  # direction, at, data
-    received: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
-    ours: DataChannel | None = None
+    negotiated: bool = False
     neg: DataChannel | None = None
-    replies: list[str | bytes] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    _out: list[bytes] = field(default_factory=list)
-    _parsed: dict[str, tuple[int, list[Any]]] = field(default_factory=dict)
 
-    # the ApplicationLayer hook ---------------------------------------------------------------
-
-    def handle_dtls_event(self, event: Event, *, now: float) -> None:
-        if isinstance(event, HandshakeComplete):
-            role = "client" if self.dtls.is_client else "server"
-            config = SctpConfig(zero_checksum=True, mtu=self.dtls.max_application_payload)
-            self.channels = DataChannels(role, config,
-                                         remote_max_message_size=self.remote_max_message_size)
-            if self.negotiated:
-                self.neg = self.channels.create_channel(NEG_LABEL, now=now, negotiated=True,
-                                                        id=NEG_ID)
-            self.channels.connect(now=now)
-        elif isinstance(event, ApplicationData):
-            self.packets.append(("in", now, event.data))
-            if self.channels is None:
-                self.errors.append("application data before the handshake completed")
-                return
-            self.channels.handle_packet(event.data, now=now)
-        else:
-            return
-        self._pump(now)
-
-    def handle_timeout(self, *, now: float) -> None:
-        if self.channels is not None:
-            self.channels.handle_timeout(now=now)
-            self._pump(now)
-
-    def poll_timeout(self) -> float | None:
-        return None if self.channels is None else self.channels.poll_timeout()
-
-    def poll_transmit(self) -> bytes | None:
-        return self._out.pop(0) if self._out else None
-
-    # ----------------------------------------------------------------------------------------
-
-    def _pump(self, now: float) -> None:
-        side = self.channels
-        assert side is not None
-        while True:
-            moved = False
-            while (packet := side.poll_transmit()) is not None:
-                self.packets.append(("out", now, packet))
-                self._out.append(packet)
-                moved = True
-            while (event := side.poll_event()) is not None:
-                self.events.append(event)
-                self._on_event(event, now)
-                moved = True
-            if not moved:
-                return
-
-    def _on_event(self, event: DataChannelEvent, now: float) -> None:
-        side = self.channels
-        assert side is not None
-        if isinstance(event, TransportConnected):
-            self.ours = side.create_channel(OUR_LABEL, protocol=OUR_PROTOCOL, now=now)
-            self.ours.send(GREETING, now=now)
-        elif isinstance(event, ChannelMessage):
-            data = event.data
-            raw = data.encode() if isinstance(data, str) else data
-            self.received.setdefault(event.channel.label, []).append(
-                (type(data).__name__, len(raw), zlib.crc32(raw)))
-            if event.channel is self.ours:
-                self.replies.append(data)
-                event.channel.close(now=now)
-                return
-            try:
-                event.channel.send(data, now=now)
-            except Exception as exc:  # reported to the test
-                self.errors.append(f"echo of {len(raw)} on {event.channel}: {exc!r}")
-
-    def shutdown(self, now: float) -> None:
-        assert self.channels is not None
-        self.channels.close(now=now)
-        self._pump(now)
-
-    # what the test reads (from the test's thread, after the fact or racily but read-only) ---
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in list(self.events) if isinstance(e, kind)]
-
-    def opened(self, label: str) -> ChannelOpened | None:
-        return next((e for e in self.of(ChannelOpened) if e.channel.label == label), None)
-
-    def closed(self, channel: DataChannel | None) -> bool:
-        return channel is not None and any(e.channel is channel for e in self.of(ChannelClosed))
-
-    def chunks(self, direction: str) -> list[Any]:
-        """Every chunk sent (``"out"``) or received (``"in"``), parsed once per packet count."""
-        packets = list(self.packets)
-        cached = self._parsed.get(direction)
-        if cached is None or cached[0] != len(packets):
-            cached = self._parsed[direction] = (len(packets), [
-                chunk for d, _, data in packets if d == direction for chunk in _chunks(data)])
-        return cached[1]
-
-    def peer_init(self) -> InitChunk | None:
-        """aiortc's INIT, or its INIT ACK if it never sent an INIT."""
-        found: InitChunk | None = None
-        for chunk in self.chunks("in"):
-            if type(chunk) is InitChunk:
-                return chunk
-            if isinstance(chunk, InitAckChunk) and found is None:
-                found = chunk
-        return found
-
-    def describe(self) -> str:
-        lines = [f"events: {self.events[:40]}", f"errors: {self.errors}",
-                 f"replies {self.replies}"]
-        if self.channels is not None:
-            lines.append(f"stats: {self.channels.association.stats}, "
-                         f"dropped messages {self.channels.dropped_messages}")
-        packets = list(self.packets)
-        shown = packets if len(packets) <= 60 else [*packets[:40], *packets[-20:]]
-        for direction, at, data in shown:
-            names = ",".join(ChunkType(c.TYPE).name if c.TYPE in ChunkType._value2member_map_
-                             else str(c.TYPE) for c in _chunks(data))
-            lines.append(f"  {direction:3} {at:.3f} {len(data):5} {names}")
-        return "\n".join(lines)
+    def setup_channels(self, channels: DataChannels, now: float) -> None:
+        if self.negotiated:
+            self.neg = channels.create_channel(NEG_LABEL, now=now, negotiated=True, id=NEG_ID)
 
 
 class Inbox:
@@ -322,10 +165,8 @@ class Run:
     rcvbuf_errors: int | None = None
 
     def describe(self) -> str:
-        dtls = [type(e).__name__ for e in self.peer.events if not isinstance(e, ApplicationData)]
         return (f"setup:{self.setup} negotiated:{self.negotiated}\nours: {self.side.describe()}"
-                f"\ndtls events {dtls}, loop error {self.peer.error!r}, rejected "
-                f"{self.peer.rejected[:5]}\naiortc channels "
+                f"\n{peer_report(self.peer)}\naiortc channels "
                 f"{ {k: (v.channel.readyState, len(v.messages)) for k, v in self.inboxes.items()} }"
                 f"\nanswer:\n{self.answer}")
 
@@ -341,30 +182,11 @@ async def _until(predicate: Callable[[], bool], what: Callable[[], str],
 
 def _answer(offer_sdp: str, setup: str, negotiated: bool) -> tuple[str, IceLitePeer, Side]:
     """Build rtcstack's side for aiortc's offer; returns (answer SDP, started peer, side)."""
-    offer = SessionDescription.parse(offer_sdp)
-    section = next(m for m in offer.media if m.port != 0)
-    assert section.media.kind == "application" and section.media.is_sctp, offer_sdp
-    assert section.attribute("sctp-port") == "5000", offer_sdp
-    certificate = Certificate.generate()
-    ice = IceParameters.generate(lite=True)
-    prints = offer.fingerprints_for(section)
-    config = DtlsConfig(certificate, remote_fingerprints=[(f.algorithm, f.value)
-                                                          for f in prints])
-    dtls = DtlsConnection(config, "server" if setup == "passive" else "client")
-    size = section.attribute("max-message-size")
-    side = Side(dtls, int(size) if size is not None else DEFAULT_REMOTE_MAX_MESSAGE_SIZE,
-                negotiated)
-    peer = IceLitePeer(ice.ufrag, ice.pwd, dtls, application=side,
-                       receive_buffer=RECEIVE_BUFFER)
-    ufrag, _ = offer.ice_credentials(section)
-    peer.remote_ufrag = ufrag or ""
-    peer.start()
-    candidate = Candidate("1", 1, "udp", 2130706431, "127.0.0.1", peer.port, "host")
-    fingerprint = Fingerprint.parse(f"sha-256 {certificate.fingerprint('sha-256')}")
-    spec = LocalSpec.default(ice=ice, dtls=DtlsParameters((fingerprint,), setup=setup),
-                             kinds=(), data_channel=True)
-    spec = dataclasses.replace(spec, candidates=(candidate,), end_of_candidates=True)
-    return create_answer(offer, spec).serialize(), peer, side
+
+    def make_side(dtls: DtlsConnection, remote_max_message_size: int) -> Side:
+        return Side(dtls, remote_max_message_size, OUR_LABEL, GREETING, negotiated=negotiated)
+
+    return answer(offer_sdp, setup, make_side)
 
 
 async def _echo(inbox: Inbox, messages: list[str | bytes], what: str, run_: Run,
@@ -492,8 +314,7 @@ def _check(run_: Run) -> str:
     side, inboxes = run_.side, run_.inboxes
     assert run_.peer.error is None, run_.describe()
     assert not side.errors, run_.describe()
-    aborts = [c for c in side.chunks("in") + side.chunks("out") if isinstance(c, AbortChunk)]
-    assert not aborts, run_.describe()
+    assert not side.aborts("in") + side.aborts("out"), run_.describe()
 
     # What was negotiated follows aiortc's INIT (or INIT ACK).
     [connected] = side.of(TransportConnected)
@@ -522,9 +343,8 @@ def _check(run_: Run) -> str:
         assert ch.id == inboxes[label].channel.id and ch.id % 2 == aiortc_parity, (label, ch.id)
 
     # Echoes (sizes, empties, then the bulk), byte for byte and in order, on aiortc's side ...
-    def digest(messages: list[str | bytes]) -> list[tuple[str, int, int]]:
-        return [(type(m).__name__, len(raw), zlib.crc32(raw))
-                for m in messages for raw in [m.encode() if isinstance(m, str) else m]]
+    def digests(messages: list[str | bytes]) -> list[tuple[str, int, int]]:
+        return [digest(m) for m in messages]
 
     sent, got = run_.sent[LABEL], inboxes[LABEL].messages
     echoes = 2 * len(SIZES) + 2
@@ -534,9 +354,9 @@ def _check(run_: Run) -> str:
     assert sent[echoes - 2:echoes] == ["", b""]
     assert len(got) == len(sent), run_.describe()
     bad = [i for i, (a, b) in enumerate(zip(sent, got, strict=True)) if a != b]
-    assert not bad, f"echoes {bad} differ: {digest([got[i] for i in bad][:5])}"
+    assert not bad, f"echoes {bad} differ: {digests([got[i] for i in bad][:5])}"
     # ... and on rtcstack's, as they arrived (type, length, CRC-32).
-    assert side.received[LABEL] == digest(sent)
+    assert side.received[LABEL] == digests(sent)
 
     # Empty messages on the wire: PPID 56 / 57 with one zero byte, both ways (first sending
     # of each TSN: a DATA chunk can be retransmitted, see the summary).
@@ -552,7 +372,7 @@ def _check(run_: Run) -> str:
     # Unordered, maxRetransmits 0: rtcstack got the whole burst (our socket drops nothing);
     # aiortc got every echo but what rtcstack abandoned after a drop at aiortc's socket.
     burst = run_.sent[LOOSE_LABEL]
-    assert sorted(side.received[LOOSE_LABEL]) == sorted(digest(burst))
+    assert sorted(side.received[LOOSE_LABEL]) == sorted(digests(burst))
     loose_got = inboxes[LOOSE_LABEL].messages
     assert all(m in burst for m in loose_got)
     stats = side.channels.association.stats if side.channels else None
@@ -563,7 +383,7 @@ def _check(run_: Run) -> str:
     if run_.negotiated:
         assert side.neg is not None and side.neg.negotiated
         assert inboxes[NEG_LABEL].messages == run_.sent[NEG_LABEL]
-        assert side.received[NEG_LABEL] == digest(run_.sent[NEG_LABEL])
+        assert side.received[NEG_LABEL] == digests(run_.sent[NEG_LABEL])
         dcep = [c for c in side.chunks("in") + side.chunks("out")
                 if isinstance(c, DataChunk) and c.stream_id == NEG_ID and c.ppid == Ppid.DCEP]
         assert not dcep, dcep
@@ -586,8 +406,7 @@ def _check(run_: Run) -> str:
     assert side.of(TransportClosed) == [TransportClosed(None, remote=False)], run_.describe()
     assert run_.sctp_state_after_shutdown == "closed"
 
-    names = sorted(ChunkType(t).name if t in ChunkType._value2member_map_ else hex(t)
-                   for t in ext)
+    names = chunk_type_names(ext)
     tm = run_.timings
     spurious = sum(len(c.duplicates) for c in side.chunks("in") if isinstance(c, SackChunk))
     return (f"aiortc setup:{run_.setup} negotiated:{run_.negotiated}: aiortc "

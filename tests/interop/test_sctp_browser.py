@@ -6,8 +6,9 @@ and offer (``m=application ... UDP/DTLS/SCTP webrtc-datachannel``, ``a=sctp-port
 fingerprint, one host candidate 127.0.0.1:PORT (:class:`tests.interop.ice_lite.IceLitePeer`),
 ``a=sctp-port:5000`` and ``a=max-message-size:262144``.  Once DTLS is up the peer drives a
 :class:`~rtcstack.sctp.DataChannels` (role = our DTLS role, ``SctpConfig(zero_checksum=True,
-mtu=connection.max_application_payload)``) on top of it (:class:`Echo`, the peer's
-``application``): packets are the DTLS application data, one record each (RFC 8261 §5).
+mtu=connection.max_application_payload)``) on top of it
+(:class:`~tests.interop.sctp_app.EchoApp`, the peer's ``application``): packets are the DTLS
+application data, one record each (RFC 8261 §5).
 
 The page (``data-channels`` job of ``browser_page.html``) then checks, and reports back:
 
@@ -42,61 +43,43 @@ Firefox gathers 127.0.0.1 candidates only inside a network namespace with only `
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from rtcstack.dtls import (
-    ApplicationData,
-    Certificate,
-    DtlsConfig,
-    DtlsConnection,
-    Event,
-    HandshakeComplete,
-)
-from rtcstack.dtls import Closed as DtlsClosed
 from rtcstack.sctp import (
-    DEFAULT_REMOTE_MAX_MESSAGE_SIZE,
-    AbortChunk,
     CauseCode,
     ChannelClosed,
-    ChannelMessage,
     ChannelOpened,
     ChunkType,
-    DataChannel,
-    DataChannelEvent,
-    DataChannels,
-    InitAckChunk,
-    InitChunk,
-    Packet,
-    SctpConfig,
-    SctpParseError,
     TransportClosed,
     TransportConnected,
 )
-from rtcstack.sdp import Fingerprint, SessionDescription
-from rtcstack.sdp.attributes import Candidate
-from rtcstack.sdp.jsep import DtlsParameters, IceParameters, LocalSpec, create_answer
+from rtcstack.sdp import SessionDescription
 from tests.interop.browser import BrowserSession, open_session
 from tests.interop.ice_lite import IceLitePeer
+from tests.interop.sctp_app import (
+    BURST,
+    BURST_SIZE,
+    OUR_MAX_MESSAGE_SIZE,
+    OUR_PROTOCOL,
+    EchoApp,
+    answer,
+    chunk_type_names,
+    chunks,
+    peer_report,
+)
 
 pytestmark = pytest.mark.interop
 
 BROWSERS = ("chromium", "firefox")
-OUR_MAX_MESSAGE_SIZE = 262144  # what our answer advertises (DataChannelSpec's default)
 SIZES = [1, 1000, 1200, 16384, 65536]
 LABEL, PROTOCOL = "echo", "rtcstack-echo"
-OUR_LABEL, OUR_PROTOCOL = "rtcstack-opened", "rtcstack-proto"
+OUR_LABEL = "rtcstack-opened"
 GREETING, REPLY = "hello from rtcstack \u20ac", "hello back from the browser \U0001f600"
-BURST, BURST_SIZE = 40, 1000
-# Our socket's receive buffer: with the default (~208 KiB) a 256 KiB message from the browser
-# overflows it on loopback (RcvbufErrors in /proc/net/snmp) while Python catches up, and SCTP
-# retransmits (correctly, but a T3 expiry costs a second).
-RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 @pytest.fixture(scope="module", params=BROWSERS)
@@ -106,189 +89,33 @@ def session(request: pytest.FixtureRequest) -> Iterator[BrowserSession]:
 
 
 @dataclass
-class Echo:
-    """rtcstack's side: a :class:`DataChannels` on the peer's DTLS connection that echoes every
-    message on the browser's channels, opens a channel of its own once the association is up
-    (greets, closes it when the browser replied), and records every packet and event.
-
-    Runs on the :class:`IceLitePeer` loop's thread (its ``application`` hook)."""
-
-    dtls: DtlsConnection
-    remote_max_message_size: int
-    channels: DataChannels | None = None
-    events: list[DataChannelEvent] = field(default_factory=list)
-    packets: list[tuple[str, float, bytes]] = field(default_factory=list)  # direction, at, data
-    ours: DataChannel | None = None
-    replies: list[str | bytes] = field(default_factory=list)
-    echoed: int = 0
-    errors: list[str] = field(default_factory=list)
-    _out: list[bytes] = field(default_factory=list)
-
-    # the ApplicationLayer hook ---------------------------------------------------------------
-
-    def handle_dtls_event(self, event: Event, *, now: float) -> None:
-        if isinstance(event, HandshakeComplete):
-            role = "client" if self.dtls.is_client else "server"
-            config = SctpConfig(zero_checksum=True, mtu=self.dtls.max_application_payload)
-            self.channels = DataChannels(role, config,
-                                         remote_max_message_size=self.remote_max_message_size)
-            self.channels.connect(now=now)
-        elif isinstance(event, ApplicationData):
-            self.packets.append(("in", now, event.data))
-            if self.channels is None:
-                self.errors.append("application data before the handshake completed")
-                return
-            self.channels.handle_packet(event.data, now=now)
-        elif isinstance(event, DtlsClosed):
-            return
-        self._pump(now)
-
-    def handle_timeout(self, *, now: float) -> None:
-        if self.channels is not None:
-            self.channels.handle_timeout(now=now)
-            self._pump(now)
-
-    def poll_timeout(self) -> float | None:
-        return None if self.channels is None else self.channels.poll_timeout()
-
-    def poll_transmit(self) -> bytes | None:
-        return self._out.pop(0) if self._out else None
-
-    # ----------------------------------------------------------------------------------------
-
-    def _pump(self, now: float) -> None:
-        """Drain packets before events (the manual's order); what the events cause is sent
-        in the same pass."""
-        side = self.channels
-        assert side is not None
-        while True:
-            moved = False
-            while (packet := side.poll_transmit()) is not None:
-                self.packets.append(("out", now, packet))
-                self._out.append(packet)
-                moved = True
-            while (event := side.poll_event()) is not None:
-                self.events.append(event)
-                self._on_event(event, now)
-                moved = True
-            if not moved:
-                return
-
-    def _on_event(self, event: DataChannelEvent, now: float) -> None:
-        side = self.channels
-        assert side is not None
-        if isinstance(event, TransportConnected):
-            self.ours = side.create_channel(OUR_LABEL, protocol=OUR_PROTOCOL, now=now)
-            self.ours.send(GREETING, now=now)
-        elif isinstance(event, ChannelMessage):
-            if event.channel is self.ours:
-                self.replies.append(event.data)
-                event.channel.close(now=now)
-            else:
-                try:
-                    event.channel.send(event.data, now=now)
-                    self.echoed += 1
-                except Exception as exc:  # reported to the test
-                    self.errors.append(f"echo of {len(event.data)} on {event.channel}: {exc!r}")
-
-    def shutdown(self, now: float) -> None:
-        """RFC 9260 §9.2 graceful shutdown of the association (every channel closes)."""
-        assert self.channels is not None
-        self.channels.close(now=now)
-        self._pump(now)
-
-    # what the test reads ---------------------------------------------------------------------
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def browser_init(self) -> InitChunk | None:
-        """The browser's INIT (or, if it never sent one, its INIT ACK)."""
-        found: InitChunk | None = None
-        for direction, _, data in self.packets:
-            if direction != "in":
-                continue
-            for chunk in _chunks(data):
-                if type(chunk) is InitChunk:
-                    return chunk
-                if isinstance(chunk, InitAckChunk) and found is None:
-                    found = chunk
-        return found
-
-    def aborts(self) -> list[tuple[str, AbortChunk]]:
-        return [(direction, chunk) for direction, _, data in self.packets
-                for chunk in _chunks(data) if isinstance(chunk, AbortChunk)]
-
-    def describe(self) -> str:
-        lines = [f"events: {self.events[:30]}", f"errors: {self.errors}",
-                 f"echoed {self.echoed}, replies {self.replies}"]
-        if self.channels is not None:
-            lines.append(f"stats: {self.channels.association.stats}, "
-                         f"dropped messages {self.channels.dropped_messages}")
-        shown = self.packets if len(self.packets) <= 60 else [*self.packets[:40],
-                                                               *self.packets[-20:]]
-        for direction, at, data in shown:
-            names = ",".join(ChunkType(c.TYPE).name if c.TYPE in ChunkType._value2member_map_
-                             else str(c.TYPE) for c in _chunks(data))
-            lines.append(f"  {direction:3} {at:.3f} {len(data):5} {names}")
-        return "\n".join(lines)
-
-
-def _chunks(data: bytes) -> list[Any]:
-    try:
-        return list(Packet.parse(data).chunks)
-    except SctpParseError:
-        return []
-
-
-@dataclass
 class Run:
     result: dict[str, Any]
     peer: IceLitePeer
-    echo: Echo
+    echo: EchoApp
     offer: SessionDescription
     seconds: float
 
     def describe(self) -> str:
         r = {k: v for k, v in self.result.items() if k not in ("offer", "answer", "stats")}
-        dtls = [type(e).__name__ for e in self.peer.events if not isinstance(e, ApplicationData)]
-        return (f"page: {r}\nours: {self.echo.describe()}\ndtls events {dtls}, "
-                f"loop error {self.peer.error!r}, rejected {self.peer.rejected[:5]}\n"
+        return (f"page: {r}\nours: {self.echo.describe()}\n{peer_report(self.peer)}\n"
                 f"answer:\n{self.result.get('answer')}")
 
 
 def _run(session: BrowserSession, *, setup: str) -> Run:
-    certificate = Certificate.generate()
-    ice = IceParameters.generate(lite=True)
     peers: list[IceLitePeer] = []
-    echoes: list[Echo] = []
+    echoes: list[EchoApp] = []
     offers: list[SessionDescription] = []
 
     def answerer(data: Any) -> Any:
-        offer = SessionDescription.parse(data["offer"])
-        offers.append(offer)
-        section = next(m for m in offer.media if m.port != 0)
-        assert section.media.kind == "application" and section.media.is_sctp, data["offer"]
-        assert section.attribute("sctp-port") == "5000", data["offer"]
-        prints = offer.fingerprints_for(section)
-        config = DtlsConfig(certificate, remote_fingerprints=[(f.algorithm, f.value)
-                                                              for f in prints])
-        dtls = DtlsConnection(config, "server" if setup == "passive" else "client")
-        size = section.attribute("max-message-size")
-        echo = Echo(dtls, int(size) if size is not None else DEFAULT_REMOTE_MAX_MESSAGE_SIZE)
-        peer = IceLitePeer(ice.ufrag, ice.pwd, dtls, netns=session.server.netns,
-                           application=echo, receive_buffer=RECEIVE_BUFFER)
+        offers.append(SessionDescription.parse(data["offer"]))
+        sdp, peer, echo = answer(
+            data["offer"], setup,
+            lambda dtls, size: EchoApp(dtls, size, OUR_LABEL, GREETING),
+            netns=session.server.netns)
         peers.append(peer)
         echoes.append(echo)
-        ufrag, _ = offer.ice_credentials(section)
-        peer.remote_ufrag = ufrag or ""
-        peer.start()
-        candidate = Candidate("1", 1, "udp", 2130706431, "127.0.0.1", peer.port, "host")
-        fingerprint = Fingerprint.parse(f"sha-256 {certificate.fingerprint('sha-256')}")
-        spec = LocalSpec.default(ice=ice, dtls=DtlsParameters((fingerprint,), setup=setup),
-                                 kinds=(), data_channel=True)
-        spec = dataclasses.replace(spec, candidates=(candidate,), end_of_candidates=True)
-        return {"answer": create_answer(offer, spec).serialize()}
+        return {"answer": sdp}
 
     def shutdown(_data: Any) -> Any:
         peer, echo = peers[0], echoes[0]
@@ -322,12 +149,11 @@ def _stat(run: Run, name: str) -> object:
 
 
 def _summary(session: BrowserSession, run: Run, setup: str) -> str:
-    init = run.echo.browser_init()
+    init = run.echo.peer_init()
     connected = run.echo.of(TransportConnected)
     info = connected[0].info if connected else None
     offer_section = next(m for m in run.offer.media if m.port != 0)
-    ext = sorted(ChunkType(t).name if t in ChunkType._value2member_map_ else hex(t)
-                 for t in (init.supported_extensions if init else ()))
+    ext = chunk_type_names(init.supported_extensions if init else ())
     return (f"{session.browser.name} {session.browser.version} setup:{setup}: "
             f"offer max-message-size {offer_section.attribute('max-message-size')}, "
             f"pc.sctp.maxMessageSize {run.result.get('max_message_size')}; browser "
@@ -356,13 +182,12 @@ def test_browser_data_channels_with_rtcstack_sctp(session: BrowserSession, setup
     assert not echo.errors, run.describe()
     # The page's pc.close() at the end aborts the association (Chromium: User-Initiated Abort
     # "Close called"); any other ABORT, or one before the browser's last packet, is a failure.
-    aborts = echo.aborts()
-    assert not [chunk for direction, chunk in aborts if direction == "out"], run.describe()
-    browser_aborts = [chunk for direction, chunk in aborts if direction == "in"]
+    assert not echo.aborts("out"), run.describe()
+    browser_aborts = echo.aborts("in")
     assert len(browser_aborts) <= 1, run.describe()
     if browser_aborts:
         last_in = [data for direction, _, data in echo.packets if direction == "in"][-1]
-        assert browser_aborts[0] in _chunks(last_in), run.describe()
+        assert browser_aborts[0] in chunks(last_in), run.describe()
         codes = [cause.code for cause in browser_aborts[0].causes]
         assert codes in ([], [CauseCode.USER_INITIATED_ABORT]), run.describe()
 
@@ -370,7 +195,7 @@ def test_browser_data_channels_with_rtcstack_sctp(session: BrowserSession, setup
     # What was negotiated follows what the browser's INIT offers (Chromium 156: neither I-DATA
     # nor zero checksum; Firefox 153: I-DATA, no zero checksum; both FORWARD-TSN, RE-CONFIG).
     [connected] = echo.of(TransportConnected)
-    init = echo.browser_init()
+    init = echo.peer_init()
     assert init is not None, run.describe()
     info = connected.info
     assert info.interleaving == (ChunkType.I_DATA in init.supported_extensions)
