@@ -625,3 +625,37 @@ def test_lower_layer_closing_ends_the_association() -> None:
     pair.flush()
     assert pair.closed("server") == Closed(None, remote=True)
     assert pair.server.poll_timeout() is None
+
+
+@pytest.mark.parametrize("interleaving", [True, False], ids=["I-DATA", "DATA"])
+@pytest.mark.parametrize(("weights", "ratio"), [((256, 256), 1.0), ((256, 1024), 4.0)])
+def test_streams_share_the_association_by_priority(interleaving: bool,
+                                                   weights: tuple[int, int],
+                                                   ratio: float) -> None:
+    """RFC 8260 §3.6 weighted fair queueing: two saturated streams get bytes through in
+    proportion to their weights (equal weights: equal shares)."""
+    pair = Pair.create(SctpConfig(interleaving=interleaving), link=Link(delay=0.01, seed=9))
+    pair.connect()
+    for sid, weight in zip((1, 2), weights, strict=True):
+        pair.client.set_stream_priority(sid, weight)
+    size = 8000 if not interleaving else 60_000
+    for _ in range(60 if not interleaving else 12):
+        pair.client.send(1, bytes(size), PPID_BINARY, now=pair.now)
+        pair.client.send(2, bytes(size), PPID_BINARY, now=pair.now)
+    # Measure while both are still backlogged: until a quarter of all the data has arrived.
+    total = 2 * size * (60 if not interleaving else 12)
+    assert pair.run_until(lambda p: sum(len(m.data) for m in p.messages("server")) > total / 4,
+                          pair.now + 60)
+    # Bytes each stream has had sent (first transmissions), from the sender's own accounting:
+    # what is still queued tells what went out.
+    queued = {sid: pair.client.buffered_amount(sid) for sid in (1, 2)}
+    went = {sid: total / 2 - queued[sid] for sid in (1, 2)}
+    measured = went[2] / went[1]
+    assert ratio * 0.75 <= measured <= ratio * 1.33, (went, measured)
+    assert pair.run_until(lambda p: len(p.messages("server")) == (120 if not interleaving else 24),
+                          pair.now + 120)
+
+
+def test_priority_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Pair.create().client.set_stream_priority(1, 0)

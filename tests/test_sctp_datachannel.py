@@ -863,3 +863,21 @@ def test_channel_whose_id_exceeds_the_negotiated_streams_is_closed() -> None:
     assert any(isinstance(e, ChannelOpened) and e.channel is fine for e in events)
     assert too_high.ready_state == DataChannelState.CLOSED
     assert fine.ready_state == DataChannelState.OPEN
+
+
+def test_channel_priority_weighs_its_stream() -> None:
+    """RFC 8831 §6.4: a channel's priority becomes its stream's weight in the scheduler, on
+    both sides (the peer learns it from DATA_CHANNEL_OPEN); 0 from a peer counts as normal."""
+    client = DataChannels("client", random_bytes=SeededRandom(1))
+    server = DataChannels("server", random_bytes=SeededRandom(2))
+    high = client.create_channel("high", now=0.0, priority=1024)
+    client.create_channel("normal", now=0.0)
+    client.connect(now=0.0)
+    server.connect(now=0.0)
+    for _ in range(10):
+        for sender, receiver in ((client, server), (server, client)):
+            while (packet := sender.poll_transmit()) is not None:
+                receiver.handle_packet(packet, now=0.0)
+    assert client.association._sched.weights[high.id] == 1024
+    assert server.association._sched.weights[high.id] == 1024
+    assert server.association._sched.weights[2] == 256

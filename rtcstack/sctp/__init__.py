@@ -27,9 +27,8 @@ Out of scope: multi-homing and ASCONF (RFC 5061 address changes), AUTH (RFC 4895
 path MTU discovery (the MTU is configured: one SCTP packet must fit one DTLS record, RFC 8261
 §5), RE-CONFIG requests other than the outgoing SSN reset (incoming-SSN, SSN/TSN and
 add-streams requests are answered Denied), a partial delivery API (a message above
-``max_message_size`` aborts the association), stream priorities in the scheduler (priority
-is carried in DATA_CHANNEL_OPEN only), and SCTP over anything but DTLS (no ports to demultiplex,
-no out-of-the-blue ABORTs).
+``max_message_size`` aborts the association), and SCTP over anything but DTLS (no ports to
+demultiplex, no out-of-the-blue ABORTs).
 
 Both :class:`Association` and :class:`DataChannels` speak the drive loop every stateful
 rtcstack layer speaks; packets in and out are the payloads of DTLS application-data records,

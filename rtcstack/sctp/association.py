@@ -23,8 +23,8 @@ duplicate TSNs (§6.2, §6.7), bundling (§6.10), fragmentation and reassembly (
 unordered delivery (§6.6), heartbeats (§8.3), graceful shutdown (§9.2) and abort (§9.1);
 partial reliability by lifetime or retransmission count with FORWARD-TSN (RFC 3758); message
 interleaving with I-DATA and I-FORWARD-TSN when both sides support it (RFC 8260), with a
-round-robin scheduler across streams; stream reset (RFC 6525 §5.1.2, §5.2.2) and zero
-checksums over DTLS (RFC 9653).
+weighted fair queueing scheduler across streams (§3.6); stream reset (RFC 6525 §5.1.2,
+§5.2.2) and zero checksums over DTLS (RFC 9653).
 
 Internally TSNs, SSNs and MIDs are *unwrapped* to plain Python integers (RFC 1982 serial
 arithmetic applied once, where a number comes off the wire), so every comparison in the state
@@ -33,6 +33,7 @@ machine is an ordinary ``<``.
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections import deque
 from collections.abc import Iterable
@@ -309,6 +310,69 @@ class _Sent:
         self.abandoned = False
 
 
+class _Scheduler:
+    """RFC 8260 §3.6 weighted fair queueing across the streams with queued data.
+
+    Stride scheduling: each active stream has a *pass*; the lowest pass sends next, and
+    sending ``n`` bytes adds ``n * NORMAL / weight`` to it, so over time streams share the
+    bandwidth in proportion to their weights (equal weights: equal bytes, RFC 8260 §3.4's fair
+    capacity).  A stream that becomes active starts at the current virtual time, so an idle
+    stream saves up no credit.  Weights are the data channel priorities of RFC 8831 §6.4
+    (256 is normal).  A heap with lazy deletion keeps each choice O(log streams).
+    """
+
+    __slots__ = ("_active", "_counter", "_heap", "_vtime", "weights")
+    NORMAL = 256
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, int]] = []  # (pass, tie-break, stream)
+        self._active: dict[int, float] = {}  # stream -> its current pass
+        self._vtime = 0.0
+        self._counter = 0
+        self.weights: dict[int, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._active)
+
+    def __contains__(self, sid: int) -> bool:
+        return sid in self._active
+
+    def add(self, sid: int) -> None:
+        if sid not in self._active:
+            self._active[sid] = self._vtime
+            self._counter += 1
+            heapq.heappush(self._heap, (self._vtime, self._counter, sid))
+
+    def peek(self) -> int | None:
+        heap, active = self._heap, self._active
+        while heap:
+            pass_, _, sid = heap[0]
+            if active.get(sid) == pass_:
+                return sid
+            heapq.heappop(heap)  # a stale entry: the stream was removed or charged
+        return None
+
+    def charge(self, sid: int, size: int) -> None:
+        """``sid`` (the stream :meth:`peek` chose) sent ``size`` bytes."""
+        old = self._active[sid]
+        new = old + size * self.NORMAL / self.weights.get(sid, self.NORMAL)
+        self._vtime = old
+        self._active[sid] = new
+        self._counter += 1
+        heap = self._heap
+        if heap and heap[0][2] == sid and heap[0][0] == old:
+            heapq.heapreplace(heap, (new, self._counter, sid))  # the usual case: it was next
+        else:
+            heapq.heappush(heap, (new, self._counter, sid))  # its old entry is now stale
+
+    def remove(self, sid: int) -> None:
+        self._active.pop(sid, None)
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._active.clear()
+
+
 class _InStream:
     """Ordered delivery state of one incoming stream."""
 
@@ -447,7 +511,7 @@ class Association:
         self._error_count = 0
         self._init_retransmits = 0
         self._streams_out: dict[int, deque[_OutMessage]] = {}
-        self._rr: deque[int] = deque()  # streams with queued messages, round robin
+        self._sched = _Scheduler()  # streams with queued messages (RFC 8260 §3.6 WFQ)
         self._current: _OutMessage | None = None  # DATA mode: the message being fragmented
         self._next_ssn: dict[tuple[int, bool], int] = {}  # (stream, unordered) -> next SSN/MID
         self._buffered: dict[int, int] = {}
@@ -604,7 +668,7 @@ class Association:
         if queue is None:
             queue = self._streams_out[stream_id] = deque()
         if not queue:
-            self._rr.append(stream_id)
+            self._sched.add(stream_id)
         queue.append(message)
         self._buffered[stream_id] = self._buffered.get(stream_id, 0) + len(data)
         self.stats.messages_sent += 1
@@ -1540,8 +1604,8 @@ class Association:
             if len(keep) != len(queue):
                 queue.clear()
                 queue.extend(keep)
-                if not queue and sid in self._rr:
-                    self._rr.remove(sid)
+                if not queue:
+                    self._sched.remove(sid)
         self._timers.lifetime = soonest
         self._advance_peer_ack_point()
 
@@ -1590,7 +1654,7 @@ class Association:
         self._send_reconfig()
         if self._outstanding:
             self._send_retransmissions()
-        if state in _NEW_DATA_STATES and (self._rr or self._current):
+        if state in _NEW_DATA_STATES and (self._sched or self._current):
             self._send_new_data()
         self._emit()
         if self._sack_pending and self._timers.sack is None and not self._sack_now:
@@ -1701,6 +1765,7 @@ class Association:
             stats.data_chunks_sent += 1
             stats.bytes_sent += take
             self._add(encoded)
+            self._sched.charge(message.stream_id, take)
             if end:
                 self._finish_message(message)
             self._unbuffer(message.stream_id, take)
@@ -1719,20 +1784,19 @@ class Association:
             idle -= self._rto
 
     def _next_message(self) -> _OutMessage | None:
-        """The scheduler: DATA finishes one message at a time; I-DATA goes round robin."""
+        """The scheduler's choice: with I-DATA a chunk at a time from the stream whose turn it
+        is (messages interleave, RFC 8260 §2); with DATA a whole message before the next one
+        is chosen (its fragments must have consecutive TSNs, RFC 9260 §6.9)."""
         if self._current is not None:
             return self._current
-        rr = self._rr
-        while rr:
-            sid = rr[0]
+        sched = self._sched
+        while (sid := sched.peek()) is not None:
             queue = self._streams_out.get(sid)
             if not queue:
-                rr.popleft()
+                sched.remove(sid)
                 continue
             message = queue[0]
-            if self.interleaving:
-                rr.rotate(-1)
-            else:
+            if not self.interleaving:
                 self._current = message
             return message
         return None
@@ -1743,16 +1807,19 @@ class Association:
         if self._current is message:
             self._current = None
         if not queue:
-            if message.stream_id in self._rr:
-                self._rr.remove(message.stream_id)
-        elif not self.interleaving:
-            # round robin between messages of different streams, one whole message each
-            self._rr.rotate(-1)
+            self._sched.remove(message.stream_id)
+
+    def set_stream_priority(self, stream_id: int, priority: int) -> None:
+        """Weight ``stream_id`` in the scheduler (RFC 8260 §3.6): the data channel priority of
+        RFC 8831 §6.4 / RFC 8832 §5.1, 256 being normal, 512 twice the share, 128 half."""
+        if priority <= 0:
+            raise ValueError(f"priority {priority} must be positive")
+        self._sched.weights[stream_id] = priority
 
     # --- shutdown, abort, heartbeats ------------------------------------------------------------
 
     def _check_shutdown_progress(self) -> None:
-        if self._outstanding or self._rr or self._current is not None:
+        if self._outstanding or self._sched or self._current is not None:
             return
         if self.state == AssociationState.SHUTDOWN_PENDING:
             self._set_state(AssociationState.SHUTDOWN_SENT)
@@ -1819,7 +1886,7 @@ class Association:
         self._outstanding.clear()
         self._abandoned_tails.clear()
         self._streams_out.clear()
-        self._rr.clear()
+        self._sched.clear()
         self._current = None
         self._flight = 0
         self._control = []

@@ -25,8 +25,9 @@ The W3C RTCDataChannel model, minus the event loop:
   :attr:`DataChannels.remote_max_message_size`, the peer's limit, which :meth:`DataChannel.send`
   enforces (64 KiB until set, RFC 8841 §6.1's default when the SDP says nothing).
 
-Priority is carried in DATA_CHANNEL_OPEN but does not weight the scheduler (streams share the
-association round robin).
+A channel's priority (RFC 8831 §6.4, carried in DATA_CHANNEL_OPEN) weighs its stream in the
+association's weighted fair queueing scheduler (RFC 8260 §3.6): a high-priority channel gets
+twice a normal one's share of a congested association.
 """
 
 from __future__ import annotations
@@ -350,6 +351,7 @@ class DataChannels:
                               max_packet_life_time=max_packet_life_time, negotiated=negotiated,
                               priority=priority)
         self.channels[stream_id] = channel
+        self._weigh(channel)
         if self._connected:
             self._open_local(channel, now)
         return channel
@@ -372,6 +374,12 @@ class DataChannels:
                 return sid
             sid += 2
         raise InvalidStateError("no free stream id for a new data channel")
+
+    def _weigh(self, channel: DataChannel) -> None:
+        """The channel's priority weighs its stream in the association's scheduler (RFC 8831
+        §6.4); a peer's priority of 0 (aiortc sends it) counts as normal."""
+        if channel.priority > 0:
+            self.association.set_stream_priority(channel.id, channel.priority)
 
     def _open_local(self, channel: DataChannel, now: float) -> None:
         if not channel.negotiated:
@@ -519,6 +527,7 @@ class DataChannels:
                               negotiated=False, priority=message.priority)
         channel.acked = True
         self.channels[sid] = channel
+        self._weigh(channel)
         if self.association.state == AssociationState.ESTABLISHED:
             ack = DataChannelAck().serialize()
             self.association.send(sid, ack, Ppid.DCEP, now=self._now)
