@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stun-server": ("rtcstack.cli.stun_server", "run a STUN server (UDP and TCP)"),
     "turn": ("rtcstack.cli.turn", "allocate on a TURN server and relay a datagram through it"),
     "dtls": ("rtcstack.cli.dtls", "DTLS 1.2 + use_srtp test client and server (like s_client)"),
+    "datachannel": ("rtcstack.cli.datachannel",
+                    "WebRTC data-channel test client and server (SCTP over DTLS), echo"),
     "decode": ("rtcstack.cli.decode", "classify a datagram (RFC 7983) and print every field"),
     "sdp": ("rtcstack.cli.sdp", "show a session description, or check what a peer would reject"),
     "vectors": ("rtcstack.cli.vectors", "list the RFC test vectors and check them"),
