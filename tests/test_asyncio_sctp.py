@@ -225,3 +225,43 @@ def test_a_local_send_refusal_does_not_end_the_dtls_connection() -> None:
         server.close()
 
     run(main())
+
+
+def test_concurrent_receivers_echo_from_callbacks_and_waits() -> None:
+    """Several recv() at once each get a message; an echo sent from on_message for a burst
+    of thousands does not recurse per message; connected, wait_closed() on a channel and on
+    the transport."""
+    async def main() -> None:
+        a, b = await sctp_pair(True)
+        assert a.connected is not None and a.connected.zero_checksum
+        channel = a.create_channel("many")
+        await channel.wait_open()
+        peer = await b.accept_channel()
+        receivers = [asyncio.ensure_future(peer.recv()) for _ in range(3)]
+        await asyncio.sleep(0)
+        for i in range(3):
+            channel.send(f"r{i}")
+        assert sorted(await asyncio.wait_for(asyncio.gather(*receivers), 5)) == ["r0", "r1", "r2"]
+
+        peer.on_message = peer.send  # echo from inside the transport's dispatch
+        echoed: list[bytes | str] = []
+        channel.on_message = echoed.append
+        burst = [bytes([i % 256]) * 50 for i in range(3000)]
+        for message in burst:
+            channel.send(message)
+        for _ in range(500):
+            if len(echoed) == len(burst):
+                break
+            await asyncio.sleep(0.01)
+        assert echoed == burst
+
+        peer.close()
+        await asyncio.wait_for(channel.wait_closed(), 5)
+        await asyncio.wait_for(peer.wait_closed(), 5)
+        b_closed = asyncio.ensure_future(b.wait_closed())
+        await a.close()
+        await asyncio.wait_for(b_closed, 5)
+        assert b.error is None
+        await b.close()
+
+    run(main(), timeout=30)

@@ -38,7 +38,7 @@ from typing import Any
 from rtcstack.asyncio.dtls import DtlsEndpoint
 from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.trace import NULL_TRACE, Trace
-from rtcstack.sctp.association import SctpConfig
+from rtcstack.sctp.association import Connected, SctpConfig
 from rtcstack.sctp.datachannel import (
     ChannelBufferedAmountLow,
     ChannelClosed,
@@ -77,6 +77,29 @@ def enlarge_socket_buffers(transport: asyncio.BaseTransport, size: int = SOCKET_
             sock.setsockopt(socket.SOL_SOCKET, option, size)
 
 
+class _Signal:
+    """Wakes every coroutine waiting for a change, however many there are."""
+
+    __slots__ = ("_loop", "_waiters")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    async def wait(self) -> None:
+        waiter = self._loop.create_future()
+        self._waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.discard(waiter)
+
+    def fire(self) -> None:
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 class Channel:
     """An asyncio face of one :class:`~rtcstack.sctp.DataChannel`."""
 
@@ -85,10 +108,10 @@ class Channel:
         self.channel = channel
         self._on_message: Callable[[bytes | str], None] | None = None
         self._messages: deque[bytes | str] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._incoming = _Signal(transport._loop)  # a message arrived, or the channel closed
+        self._drained = _Signal(transport._loop)  # the buffered amount fell, or it closed
         self._opened = transport._loop.create_future()
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._drain_level = 0
+        self._closed_future: asyncio.Future[None] = transport._loop.create_future()
 
     def __repr__(self) -> str:
         return f"Channel({self.channel!r})"
@@ -135,25 +158,22 @@ class Channel:
         while self.channel.buffered_amount > low:
             if self.channel.ready_state == DataChannelState.CLOSED:
                 raise SctpTransportError(f"{self!r} closed with data queued")
-            self._drain_level = low
             self.channel.buffered_amount_low_threshold = low
-            self._drain_waiter = self._transport._loop.create_future()
-            try:
-                await self._drain_waiter
-            finally:
-                self._drain_waiter = None
+            await self._drained.wait()
 
     async def recv(self) -> bytes | str:
-        """The next message; :class:`SctpTransportError` once the channel is closed."""
+        """The next message; :class:`SctpTransportError` once the channel is closed.  Any
+        number of coroutines may wait; each message goes to one of them."""
         while not self._messages:
             if self.channel.ready_state == DataChannelState.CLOSED:
                 raise SctpTransportError(f"{self!r} is closed")
-            self._waiter = self._transport._loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._incoming.wait()
         return self._messages.popleft()
+
+    async def wait_closed(self) -> None:
+        """Wait until the channel is closed (both directions reset, or the association
+        ended)."""
+        await asyncio.shield(self._closed_future)
 
     def close(self) -> None:
         self.channel.close(now=self._transport._loop.time())
@@ -169,16 +189,16 @@ class Channel:
         self._wake()
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        self._incoming.fire()
 
     def _wake_drain(self) -> None:
-        if self._drain_waiter is not None and not self._drain_waiter.done():
-            self._drain_waiter.set_result(None)
+        self._drained.fire()
 
     def _closed(self) -> None:
         self._wake()
         self._wake_drain()
+        if not self._closed_future.done():
+            self._closed_future.set_result(None)
         if not self._opened.done():
             self._opened.set_exception(SctpTransportError(f"{self!r} closed before opening"))
             self._opened.exception()
@@ -203,7 +223,11 @@ class SctpTransport:
                                      trace=trace)
         self._channels: dict[int, Channel] = {}
         self._accepted: deque[Channel] = deque()
-        self._accept_waiter: asyncio.Future[None] | None = None
+        self._accepting = _Signal(self._loop)  # a channel arrived, or the transport closed
+        #: What the association negotiated (I-DATA, zero checksum, ...), once it is up.
+        self.connected: Connected | None = None
+        self._flushing = False
+        self._flush_again = False
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._closed: asyncio.Future[None] = self._loop.create_future()
         self._timer = DeadlineTimer(self._loop, self._on_timer)
@@ -241,12 +265,13 @@ class SctpTransport:
         while not self._accepted:
             if self._closed.done():
                 raise SctpTransportError(self.error or "the SCTP transport is closed")
-            self._accept_waiter = self._loop.create_future()
-            try:
-                await self._accept_waiter
-            finally:
-                self._accept_waiter = None
+            await self._accepting.wait()
         return self._accepted.popleft()
+
+    async def wait_closed(self) -> None:
+        """Wait until the association has ended (shutdown by either side, abort, or the DTLS
+        connection below closing); :attr:`error` then says why, None after a shutdown."""
+        await asyncio.shield(self._closed)
 
     async def close(self, timeout: float = 5.0) -> None:
         """SCTP shutdown (RFC 9260 §9.2), then close DTLS; abort if the peer does not answer."""
@@ -278,15 +303,29 @@ class SctpTransport:
         self._flush()
 
     def _flush(self) -> None:
-        channels = self.channels
-        packets = []
-        while (packet := channels.poll_transmit()) is not None:
-            packets.append(packet)
-        if packets and not self.dtls.closed:
-            self.dtls.send_many(packets)
-        while (event := channels.poll_event()) is not None:
-            self._dispatch(event)
-        self._timer.arm(channels.poll_timeout())
+        """Send what the association has, dispatch its events, re-arm the timer.  A callback
+        that sends (an echo from ``on_message``) calls this again from inside: that call only
+        asks for another round, so a burst does not recurse once per message."""
+        if self._flushing:
+            self._flush_again = True
+            return
+        self._flushing = True
+        try:
+            channels = self.channels
+            while True:
+                self._flush_again = False
+                packets = []
+                while (packet := channels.poll_transmit()) is not None:
+                    packets.append(packet)
+                if packets and not self.dtls.closed:
+                    self.dtls.send_many(packets)
+                while (event := channels.poll_event()) is not None:
+                    self._dispatch(event)
+                if not self._flush_again:
+                    break
+            self._timer.arm(channels.poll_timeout())
+        finally:
+            self._flushing = False
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, ChannelMessage):
@@ -301,8 +340,7 @@ class SctpTransport:
                 wrapper._opened.set_result(None)
             if event.remote:
                 self._accepted.append(wrapper)
-                if self._accept_waiter is not None and not self._accept_waiter.done():
-                    self._accept_waiter.set_result(None)
+                self._accepting.fire()
         elif isinstance(event, ChannelBufferedAmountLow):
             wrapper = self._channels.get(event.channel.id)
             if wrapper is not None:
@@ -313,6 +351,7 @@ class SctpTransport:
                 del self._channels[event.channel.id]
                 wrapper._closed()
         elif isinstance(event, TransportConnected):
+            self.connected = event.info
             if not self._connected.done():
                 self._connected.set_result(None)
         elif isinstance(event, TransportClosed):
@@ -322,6 +361,5 @@ class SctpTransport:
                 self._connected.exception()
             if not self._closed.done():
                 self._closed.set_result(None)
-            if self._accept_waiter is not None and not self._accept_waiter.done():
-                self._accept_waiter.set_result(None)
+            self._accepting.fire()
 

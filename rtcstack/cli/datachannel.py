@@ -59,7 +59,7 @@ from rtcstack.dtls.connection import DtlsConfig, HandshakeComplete
 from rtcstack.dtls.constants import CipherSuite
 from rtcstack.dtls.errors import DtlsError
 from rtcstack.sctp.association import Connected
-from rtcstack.sctp.datachannel import DataChannel, DataChannelState, TransportConnected
+from rtcstack.sctp.datachannel import DataChannel, DataChannelState
 
 __all__ = ["EchoChecker", "configure", "make_message", "run"]
 
@@ -332,22 +332,6 @@ class _Keylog:
             self.file.close()
 
 
-def _watch_connected(sctp: SctpTransport) -> list[Connected]:
-    """Keep the TransportConnected info (what the two sides agreed on) as it goes by:
-    SctpTransport consumes the event without keeping it."""
-    seen: list[Connected] = []
-    poll = sctp.channels.poll_event
-
-    def poll_event() -> Any:
-        event = poll()
-        if isinstance(event, TransportConnected):
-            seen.append(event.info)
-        return event
-
-    sctp.channels.poll_event = poll_event  # type: ignore[method-assign]
-    return seen
-
-
 def _dtls_lines(out: Output, done: HandshakeComplete, certificate: Certificate) -> dict[str, str]:
     info = {
         "cipher_suite": f"TLS_{CipherSuite(done.cipher_suite).name}",
@@ -365,7 +349,6 @@ def _dtls_lines(out: Output, done: HandshakeComplete, certificate: Certificate) 
 
 async def _start_sctp(endpoint: DtlsEndpoint, timeout: float) -> tuple[SctpTransport, Connected]:
     sctp = SctpTransport(endpoint)
-    seen = _watch_connected(sctp)
     try:
         await sctp.start(timeout)
     except TimeoutError:
@@ -373,9 +356,9 @@ async def _start_sctp(endpoint: DtlsEndpoint, timeout: float) -> tuple[SctpTrans
         raise Failure(f"no SCTP association within {timeout:g} s") from None
     except SctpTransportError as exc:
         raise Failure(f"the SCTP association failed: {exc}") from None
-    if not seen:  # cannot happen: start() returns once the event went by
+    if sctp.connected is None:  # cannot happen: start() returns once it is up
         raise Failure("the SCTP association is up but its parameters were not reported")
-    return sctp, seen[0]
+    return sctp, sctp.connected
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -386,33 +369,20 @@ class _ServedChannel:
         self.channel = channel
         self.echo = echo
         self.echoed = 0
-        self._pending: list[bytes | str] = []
-        self._loop = asyncio.get_running_loop()
         channel.on_message = self._on_message
 
     def _on_message(self, data: bytes | str) -> None:
         if not self.echo:
             return
-        # Sending from inside the transport's event dispatch would re-enter it once per
-        # message of a burst; send the burst's echoes right after it instead.
-        if not self._pending:
-            self._loop.call_soon(self._send_pending)
-        self._pending.append(data)
-
-    def _send_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        for data in pending:
-            try:
-                self.channel.send(data)
-            except (InvalidStateError, ValueError):
-                return  # the channel or the association is closing: no more echoes
-            self.echoed += 1
+        try:
+            self.channel.send(data)
+        except (InvalidStateError, ValueError):
+            return  # the channel or the association is closing: no more echoes
+        self.echoed += 1
 
     async def closed(self) -> None:
-        """Wait until the channel is closed (with on_message set, recv() only ends then)."""
-        with contextlib.suppress(SctpTransportError):
-            while True:
-                await self.channel.recv()
+        """Wait until the channel is closed."""
+        await self.channel.wait_closed()
 
     def summary(self) -> dict[str, Any]:
         dc = self.channel.channel
@@ -608,12 +578,7 @@ async def _exchange(args: argparse.Namespace, sctp: SctpTransport, out: Output,
     out.text("sending", f"{args.count} {kind} messages of {args.size} bytes, "
                         f"{'echo expected' if echo else 'no echo expected'}, {mode} mode")
 
-    async def wait_closed() -> None:
-        with contextlib.suppress(SctpTransportError):
-            while True:
-                await channel.recv()  # on_message is set: recv() only ends when closed
-
-    closed_task = asyncio.ensure_future(wait_closed())
+    closed_task = asyncio.ensure_future(channel.wait_closed())
 
     async def next_progress(what: str) -> None:
         waiter = asyncio.ensure_future(progress.wait())
@@ -671,8 +636,6 @@ async def _exchange(args: argparse.Namespace, sctp: SctpTransport, out: Output,
     except (InvalidStateError, SctpTransportError) as exc:
         raise Failure(f"the channel failed while sending: {exc}") from None
     finally:
-        # Wait for it to end: Channel.recv() has one waiter slot, which the cancelled recv()
-        # clears on its way out; the recv() in _close_channel must come after that.
         closed_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await closed_task
@@ -719,10 +682,9 @@ async def _exchange(args: argparse.Namespace, sctp: SctpTransport, out: Output,
 async def _close_channel(channel: Channel) -> bool:
     """Close ``channel`` and wait (a while) until both streams are reset: True once closed."""
     channel.close()
-    with contextlib.suppress(TimeoutError, SctpTransportError):
+    with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(CLOSE_TIMEOUT):
-            while True:
-                await channel.recv()  # on_message is set: recv() only ends when closed
+            await channel.wait_closed()
     return channel.ready_state == DataChannelState.CLOSED
 
 

@@ -362,6 +362,9 @@ class DataChannels:
         if self.association.state == AssociationState.CLOSED:
             self._closed = True
             return
+        for channel in self.channels.values():
+            if channel.ready_state == DataChannelState.OPEN:
+                channel.ready_state = DataChannelState.CLOSING  # no more sends (RFC 9260 §9.2)
         self.association.shutdown(now=now)
 
     # --- internals -----------------------------------------------------------------------------
