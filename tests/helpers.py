@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import selectors
 import socket
+import subprocess
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -69,3 +73,23 @@ async def udp_peer(host: str = "127.0.0.1") -> UdpPeer:
     loop = asyncio.get_running_loop()
     _, peer = await loop.create_datagram_endpoint(UdpPeer, local_addr=(host, 0))
     return peer
+
+
+def read_first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """The first line a started program prints (an event, not a sleep), read a byte at a time
+    so the rest stays for ``communicate()``; AssertionError if it exits or is silent first."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    first = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while not first.endswith(b"\n"):
+            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                raise AssertionError("the server did not print its address in time")
+            byte = os.read(fd, 1)
+            if not byte:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"the server exited: {err}")
+            first += byte
+    return first.decode().strip()

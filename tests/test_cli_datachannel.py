@@ -17,6 +17,7 @@ import pytest
 
 from rtcstack.cli.datachannel import EchoChecker, make_message
 from rtcstack.dtls import Certificate
+from tests.helpers import read_first_line
 
 STARTUP = 10.0
 COMMAND = [sys.executable, "-m", "rtcstack.cli", "datachannel"]
@@ -96,21 +97,8 @@ def dc_server(*args: str) -> Iterator[Server]:
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        first = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            deadline = time.monotonic() + STARTUP
-            while not first.endswith(b"\n"):
-                if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                    raise AssertionError("the server did not print its address in time")
-                byte = os.read(fd, 1)  # one byte at a time: leave the rest to communicate()
-                if not byte:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise AssertionError(f"the server exited: {err}")
-                first += byte
-        yield Server(proc, first.decode().strip())
+        first = read_first_line(proc, STARTUP)
+        yield Server(proc, first)
     finally:
         if proc.poll() is None:
             proc.kill()

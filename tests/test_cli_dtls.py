@@ -19,7 +19,7 @@ import pytest
 from rtcstack.asyncio.dtls import accept_dtls
 from rtcstack.cli import dtls as cli
 from rtcstack.dtls import Certificate, CipherSuite, DtlsConfig, SrtpProfileId
-from tests.helpers import run
+from tests.helpers import read_first_line, run
 
 STARTUP = 10.0
 COMMAND = [sys.executable, "-m", "rtcstack.cli", "dtls"]
@@ -146,21 +146,8 @@ def dtls_server(*args: str, stdin: int | None = subprocess.DEVNULL) -> Iterator[
     proc = subprocess.Popen([*COMMAND, "server", "--listen", "127.0.0.1:0", *args],
                             stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        first = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            deadline = time.monotonic() + STARTUP
-            while not first.endswith(b"\n"):
-                if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                    raise AssertionError("the server did not print its address in time")
-                byte = os.read(fd, 1)  # one byte at a time: leave the rest to communicate()
-                if not byte:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise AssertionError(f"the server exited: {err}")
-                first += byte
-        key, _, address = first.decode().strip().partition(": ")
+        first = read_first_line(proc, STARTUP)
+        key, _, address = first.partition(": ")
         assert key == "listening"
         assert address.startswith("127.0.0.1:") and not address.endswith(":0")
         yield Server(proc, address)

@@ -51,7 +51,13 @@ from typing import Any, TypeVar
 
 from rtcstack.asyncio.dtls import DtlsEndpoint, accept_dtls, connect_dtls
 from rtcstack.asyncio.sctp import Channel, SctpTransport, SctpTransportError
-from rtcstack.cli.dtls import _address, _arg, _load_certificate, _positive, parse_fingerprint
+from rtcstack.cli.dtls import (
+    _address,
+    _arg,
+    _load_certificate,
+    _positive,
+    certificate_options,
+)
 from rtcstack.common.errors import InvalidStateError
 from rtcstack.common.types import format_address
 from rtcstack.dtls.certificate import Certificate, certificate_fingerprint
@@ -91,19 +97,9 @@ def _count(text: str) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--cert", metavar="PEM", help="certificate (default: a fresh self-signed)")
-    common.add_argument("--key", metavar="PEM", help="private key of --cert")
-    common.add_argument("--rsa", action="store_true",
-                        help="generate an RSA 2048 certificate instead of ECDSA P-256")
-    common.add_argument("--fingerprint", type=_arg(parse_fingerprint), action="append",
-                        metavar="ALG=VALUE",
-                        help="the peer's certificate must match (repeatable; default: accept "
-                             "any and print it)")
+    common = argparse.ArgumentParser(add_help=False, parents=[certificate_options()])
     common.add_argument("--mtu", type=int, default=1200,
                         help="largest DTLS datagram (default 1200)")
-    common.add_argument("--keylog", metavar="FILE",
-                        help="append NSS key log lines (CLIENT_RANDOM ...) for Wireshark")
     common.add_argument("--json", action="store_true", help="machine-readable output")
     common.add_argument("--no-echo", action="store_true",
                         help="server: do not echo; client: do not expect echoes")

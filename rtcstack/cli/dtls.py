@@ -158,7 +158,9 @@ def _positive(text: str) -> float:
     return value
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def certificate_options() -> argparse.ArgumentParser:
+    """The DTLS identity options every DTLS test-peer command shares (a parent parser):
+    --cert, --key, --rsa, --fingerprint, --keylog."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cert", metavar="PEM", help="certificate (default: a fresh self-signed)")
     common.add_argument("--key", metavar="PEM", help="private key of --cert")
@@ -168,6 +170,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         metavar="ALG=VALUE",
                         help="the peer's certificate must match (repeatable; default: accept "
                              "any and print it)")
+    common.add_argument("--keylog", metavar="FILE",
+                        help="append NSS key log lines (CLIENT_RANDOM ...) for Wireshark")
+    return common
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False, parents=[certificate_options()])
     common.add_argument("--srtp-profiles", type=_arg(parse_srtp_profiles), metavar="LIST",
                         default=DEFAULT_SRTP_PROFILES,
                         help="comma list, RFC or OpenSSL names (SRTP_AES128_CM_HMAC_SHA1_80, "
@@ -176,8 +185,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="comma list, IANA or OpenSSL names (default: all, ECDSA AES-128-GCM "
                              "first)")
     common.add_argument("--mtu", type=int, default=1200, help="largest datagram (default 1200)")
-    common.add_argument("--keylog", metavar="FILE",
-                        help="append NSS key log lines (CLIENT_RANDOM ...) for Wireshark")
     common.add_argument("--timeout", type=_arg(_positive), metavar="SECONDS",
                         help="give up if the handshake is not done by then (default: client 10, "
                              "server none)")
