@@ -881,3 +881,42 @@ def test_channel_priority_weighs_its_stream() -> None:
     assert client.association._sched.weights[high.id] == 1024
     assert server.association._sched.weights[high.id] == 1024
     assert server.association._sched.weights[2] == 256
+
+
+def test_peer_restart_closes_the_old_channels_and_new_ones_work() -> None:
+    """RFC 9260 §5.2.4 case A: the peer comes back with a new association (a new INIT while
+    ours is established).  Our side restarts, its old channels close (their streams began
+    anew), and channels opened afterwards carry data."""
+    def pump(a: DataChannels, b: DataChannels) -> None:
+        for _ in range(20):
+            for sender, receiver in ((a, b), (b, a)):
+                while (packet := sender.poll_transmit()) is not None:
+                    receiver.handle_packet(packet, now=0.0)
+
+    def drain(side: DataChannels) -> list[object]:
+        return list(iter(side.poll_event, None))
+
+    client = DataChannels("client", random_bytes=SeededRandom(11))
+    server = DataChannels("server", random_bytes=SeededRandom(12))
+    old = client.create_channel("old", now=0.0)
+    client.connect(now=0.0)
+    server.connect(now=0.0)
+    pump(client, server)
+    drain(client)
+    drain(server)
+    assert old.ready_state == DataChannelState.OPEN
+
+    reborn = DataChannels("server", random_bytes=SeededRandom(13))  # the peer, restarted
+    reborn.connect(now=1.0)
+    pump(client, reborn)
+    events = drain(client)
+    assert any(isinstance(e, ChannelClosed) and e.channel is old for e in events)
+    assert any(isinstance(e, TransportConnected) for e in events)
+    assert old.ready_state == DataChannelState.CLOSED
+    drain(reborn)
+
+    fresh = client.create_channel("fresh", now=1.0)
+    fresh.send("after the restart", now=1.0)
+    pump(client, reborn)
+    got = [e for e in drain(reborn) if isinstance(e, ChannelMessage)]
+    assert [(m.channel.label, m.data) for m in got] == [("fresh", "after the restart")]

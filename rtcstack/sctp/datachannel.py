@@ -439,6 +439,12 @@ class DataChannels:
             elif isinstance(event, StreamsReset):
                 self._on_streams_reset(event)
             elif isinstance(event, Connected):
+                if self._connected:
+                    # RFC 9260 §5.2.4 case A: the peer restarted.  Its streams, and so every
+                    # channel, began anew: the old channels are gone (their state with them).
+                    self._trace("datachannel.peer_restart", channels=len(self.channels))
+                    for channel in list(self.channels.values()):
+                        self._finish_close(channel)
                 self._connected = True
                 self._events.append(TransportConnected(event))
                 for channel in list(self.channels.values()):
