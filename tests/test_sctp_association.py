@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from rtcstack.sctp.association import AssociationState, Closed, SctpConfig
+from rtcstack.sctp.association import Association, AssociationState, Closed, SctpConfig
 from rtcstack.sctp.chunks import ChunkType, IDataChunk, Packet
 from rtcstack.sctp.crc32c import check_checksum
 from tests.dtls_harness import Link
@@ -659,3 +659,20 @@ def test_streams_share_the_association_by_priority(interleaving: bool,
 def test_priority_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Pair.create().client.set_stream_priority(1, 0)
+
+
+def test_zero_checksum_is_accepted_only_once_announced() -> None:
+    """RFC 9653 §5.3: until we have sent Zero Checksum Acceptable (in our INIT or INIT ACK),
+    a packet whose checksum is zero is dropped like any other with a wrong CRC32c."""
+    from rtcstack.sctp.chunks import InitChunk
+
+    server = Association(SctpConfig(zero_checksum=True))
+    init = InitChunk(0x1234, 65536, 10, 10, 1, [])
+    unchecked = Packet(5000, 5000, 0, [init]).serialize(zero_checksum=True)
+    server.handle_packet(unchecked, now=0.0)
+    assert server.stats.packets_dropped == 1 and server.poll_transmit() is None
+    checked = Packet(5000, 5000, 0, [init]).serialize()
+    server.handle_packet(checked, now=0.0)
+    assert server.poll_transmit() is not None  # the INIT ACK, which announces it
+    server.handle_packet(unchecked, now=0.0)
+    assert server.stats.packets_dropped == 1  # now a zero checksum is accepted

@@ -472,7 +472,7 @@ class Association:
         self._tx: deque[bytes] = deque()
         self._dirty = False
         self._closed_reported = False
-        self._pending_shutdown = False
+        self._zero_checksum_announced = False
         self._reset_association(self._random_tag(), self._random_u32())
 
     # --- set-up of per-association state ---------------------------------------------------
@@ -579,7 +579,9 @@ class Association:
             self._drop("packet shorter than a header and a chunk", len(data))
             return
         vtag, checksum = _HEADER.unpack_from(data)[2:]
-        if not (checksum == 0 and self.config.zero_checksum) and not check_checksum(data):
+        # RFC 9653 §5.3: a zero checksum is accepted once we have announced that we accept it
+        # (in our INIT or INIT ACK); otherwise the CRC32c must be right.
+        if not (checksum == 0 and self._zero_checksum_announced) and not check_checksum(data):
             self._drop("bad CRC32c", len(data))
             return
         try:
@@ -874,6 +876,7 @@ class Association:
             params.append(Parameter(ParamType.FORWARD_TSN_SUPPORTED))
         if cfg.zero_checksum:
             params.append(Parameter.zero_checksum_acceptable(EDMID_DTLS))
+            self._zero_checksum_announced = True  # the INIT or INIT ACK carrying it is sent
         return params
 
     def _peer_capabilities(self, init: InitChunk) -> int:
