@@ -161,7 +161,7 @@ class DtlsEndpoint(asyncio.DatagramProtocol):
     @property
     def batched(self) -> bool:
         """Whether the transport reports the end of each burst (:meth:`batch_received`)."""
-        return isinstance(self._transport, BatchedDatagramTransport)
+        return self._batched
 
     def error_received(self, exc: Exception) -> None:
         self._trace("dtls.udp.error", error=repr(exc))

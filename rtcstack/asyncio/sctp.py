@@ -38,7 +38,7 @@ from typing import Any
 from rtcstack.asyncio.dtls import DtlsEndpoint
 from rtcstack.asyncio.timer import DeadlineTimer
 from rtcstack.common.trace import NULL_TRACE, Trace
-from rtcstack.sctp.association import Connected, SctpConfig
+from rtcstack.sctp.association import Association, Connected, SctpConfig
 from rtcstack.sctp.datachannel import (
     ChannelBufferedAmountLow,
     ChannelClosed,
@@ -60,11 +60,9 @@ class SctpTransportError(ConnectionError):
     """The association failed (aborted, timed out) or was closed."""
 
 
-def enlarge_socket_buffers(transport: asyncio.BaseTransport, size: int = SOCKET_BUFFER) -> None:
-    """Ask for ``size``-byte send and receive buffers (root may exceed net.core.rmem_max)."""
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return
+def enlarge_socket_buffers(sock: Any, size: int = SOCKET_BUFFER) -> None:
+    """Ask for ``size``-byte send and receive buffers on ``sock`` (a socket, or asyncio's
+    wrapper of one); as root they may exceed net.core.rmem_max / wmem_max."""
     for option, force in ((socket.SO_RCVBUF, getattr(socket, "SO_RCVBUFFORCE", None)),
                           (socket.SO_SNDBUF, getattr(socket, "SO_SNDBUFFORCE", None))):
         try:
@@ -233,8 +231,8 @@ class SctpTransport:
         self._timer = DeadlineTimer(self._loop, self._on_timer)
         self.error: str | None = None
         transport = dtls._transport
-        if transport is not None:
-            enlarge_socket_buffers(transport)
+        if transport is not None and (sock := transport.get_extra_info("socket")) is not None:
+            enlarge_socket_buffers(sock)
         dtls.on_application_data = self._on_record
         # With a batched transport, answer a burst of packets once (one SACK, one flush).
         self._per_record = not dtls.batched
@@ -243,7 +241,7 @@ class SctpTransport:
         dtls.on_closed = self._on_dtls_closed
 
     @property
-    def association(self) -> Any:
+    def association(self) -> Association:
         return self.channels.association
 
     async def start(self, timeout: float | None = 10.0) -> None:

@@ -255,15 +255,7 @@ def _yes(flag: bool) -> str:
 
 
 def negotiated(info: Connected) -> dict[str, Any]:
-    return {
-        "interleaving": info.interleaving,
-        "zero_checksum": info.zero_checksum,
-        "partial_reliability": info.partial_reliability,
-        "stream_reset": info.stream_reset,
-        "outbound_streams": info.outbound_streams,
-        "inbound_streams": info.inbound_streams,
-        "peer_receive_window": info.peer_receive_window,
-    }
+    return dataclasses.asdict(info)
 
 
 def _print_negotiated(out: Output, info: Connected) -> None:

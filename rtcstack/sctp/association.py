@@ -1130,12 +1130,9 @@ class Association:
 
     def _mark_received(self, tsn: int) -> None:
         if tsn == self._peer_cum + 1:
-            cum = tsn
-            above = self._above
-            while cum + 1 in above:
-                cum += 1
-                above.discard(cum)
-            self._peer_cum = cum
+            self._peer_cum = tsn
+            if self._above:
+                self._advance_cum()
         else:
             self._above.add(tsn)
         if tsn > self._highest_seen:
@@ -1250,7 +1247,7 @@ class Association:
         for tsn in [t for t in above if t <= new_cum]:
             above.discard(tsn)
         self._peer_cum = new_cum
-        self._mark_received_tail()
+        self._advance_cum()
         if new_cum > self._highest_seen:
             self._highest_seen = new_cum
         for tsn in [t for t in self._fragments if t <= new_cum]:
@@ -1268,7 +1265,8 @@ class Association:
         # Fragments left behind may now complete (their predecessors were skipped).
         self._deliver_deferred_reset()
 
-    def _mark_received_tail(self) -> None:
+    def _advance_cum(self) -> None:
+        """Move the cumulative TSN over the TSNs above it that have now become contiguous."""
         cum, above = self._peer_cum, self._above
         while cum + 1 in above:
             cum += 1

@@ -21,6 +21,7 @@ a bulk transfer makes each second.
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -350,18 +351,16 @@ def _parse_reconfig_param(kind: int, value: bytes) -> ReconfigParam:
 # --- chunks --------------------------------------------------------------------------------------
 
 
-class Chunk:
-    """Base of every chunk: ``TYPE`` is its RFC 9260 §3.2 type."""
+class Chunk(ABC):
+    """Base of every chunk: ``TYPE`` is its RFC 9260 §3.2 type.  Each concrete chunk also has
+    a ``decode(flags, value)`` class method, its inverse."""
 
     __slots__ = ()
     TYPE: ClassVar[int] = -1
 
+    @abstractmethod
     def encode(self) -> bytes:
-        raise NotImplementedError
-
-    @classmethod
-    def decode(cls, flags: int, value: bytes) -> Chunk:
-        raise NotImplementedError
+        """The chunk header and value, without the trailing padding."""
 
 
 class _Fragment(Chunk):
@@ -775,20 +774,25 @@ class UnknownChunk(Chunk):
         return _chunk(self.type, self.flags, self.value)
 
 
-CHUNK_CLASSES: dict[int, type[Chunk]] = {
-    cls.TYPE: cls
-    for cls in (
-        DataChunk, IDataChunk, InitChunk, InitAckChunk, SackChunk, HeartbeatChunk,
-        HeartbeatAckChunk, AbortChunk, ErrorChunk, ShutdownChunk, ShutdownAckChunk,
-        CookieAckChunk, ShutdownCompleteChunk, CookieEchoChunk, ForwardTsnChunk,
-        IForwardTsnChunk, ReconfigChunk,
-    )
-}
+def _sliced(decode: Callable[[int, bytes], Chunk]) -> Callable[[int, bytes, int, int], Chunk]:
+    """A ``decode(flags, value)`` as ``decode_at(flags, data, start, end)``."""
+
+    def decode_at(flags: int, data: bytes, start: int, end: int) -> Chunk:
+        return decode(flags, data[start:end])
+
+    return decode_at
 
 
-_DATA_DECODERS: dict[int, Callable[[int, bytes, int, int], Chunk]] = {
-    ChunkType.DATA: DataChunk.decode_at,
-    ChunkType.I_DATA: IDataChunk.decode_at,
+# Chunk type -> decoder of a chunk's value in place.  DATA and I-DATA, the hot path, decode
+# straight from the packet (the user data is copied once); the others from their value.
+_DECODERS: dict[int, Callable[[int, bytes, int, int], Chunk]] = {
+    DataChunk.TYPE: DataChunk.decode_at,
+    IDataChunk.TYPE: IDataChunk.decode_at,
+    **{cls.TYPE: _sliced(cls.decode) for cls in (
+        InitChunk, InitAckChunk, SackChunk, HeartbeatChunk, HeartbeatAckChunk, AbortChunk,
+        ErrorChunk, ShutdownChunk, ShutdownAckChunk, CookieAckChunk, ShutdownCompleteChunk,
+        CookieEchoChunk, ForwardTsnChunk, IForwardTsnChunk, ReconfigChunk,
+    )},
 }
 
 
@@ -801,23 +805,19 @@ def parse_chunks(data: bytes, start: int = 12) -> list[Chunk]:
     chunks: list[Chunk] = []
     pos, end = start, len(data)
     unpack = _CHUNK_HEADER.unpack_from
-    classes = CHUNK_CLASSES
+    decoders = _DECODERS
     while pos < end:
         if end - pos < 4:
             raise SctpParseError(f"{end - pos} stray bytes after the last chunk", pos)
         kind, flags, length = unpack(data, pos)
         if length < 4 or pos + length > end:
             raise SctpParseError(f"chunk type {kind}: bad length {length}", pos)
-        cls = classes.get(kind)
-        if cls is None:
+        decoder = decoders.get(kind)
+        if decoder is None:
             chunks.append(UnknownChunk(kind, flags, data[pos + 4 : pos + length]))
         else:
             try:
-                data_decoder = _DATA_DECODERS.get(kind)
-                if data_decoder is not None:  # DATA, I-DATA: the hot path, one copy
-                    chunks.append(data_decoder(flags, data, pos + 4, pos + length))
-                else:
-                    chunks.append(cls.decode(flags, data[pos + 4 : pos + length]))
+                chunks.append(decoder(flags, data, pos + 4, pos + length))
             except SctpParseError as exc:
                 raise SctpParseError(exc.reason, pos) from None
             except (struct.error, IndexError, ValueError) as exc:  # pragma: no cover - defence

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rtcstack.asyncio.sctp import enlarge_socket_buffers
 from rtcstack.demux import PacketKind, classify
 from rtcstack.dtls import DtlsConnection, DtlsState, Event
 from rtcstack.stun import (
@@ -52,7 +53,6 @@ __all__ = ["ApplicationLayer", "Datagram", "IceLitePeer"]
 
 Address = tuple[str, int]
 
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: SO_RCVBUF for CAP_NET_ADMIN
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,7 @@ class IceLitePeer:
         def make() -> socket.socket:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             if self.receive_buffer is not None:
-                try:
-                    sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self.receive_buffer)
-                except OSError:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+                enlarge_socket_buffers(sock, self.receive_buffer)
             sock.bind(("127.0.0.1", 0))
             return sock
 
