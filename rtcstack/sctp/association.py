@@ -265,13 +265,14 @@ class _OutMessage:
     """A user message waiting to be (or being) cut into chunks."""
 
     __slots__ = (
-        "abandoned", "data", "expires", "fragments", "fsn", "max_retransmits", "mid", "offset",
-        "ordered", "ppid", "stream_id", "view",
+        "abandoned", "counted", "data", "expires", "fragments", "fsn", "max_retransmits", "mid",
+        "offset", "ordered", "ppid", "stream_id", "view",
     )
 
     def __init__(self, stream_id: int, ppid: int, data: bytes, ordered: bool,
-                 expires: float | None, max_retransmits: int | None) -> None:
+                 expires: float | None, max_retransmits: int | None, counted: bool) -> None:
         self.stream_id = stream_id
+        self.counted = counted  # its bytes count in buffered_amount
         self.ppid = ppid
         self.data = data
         self.view = memoryview(data)
@@ -644,11 +645,15 @@ class Association:
     # --- user actions ------------------------------------------------------------------------
 
     def send(self, stream_id: int, data: bytes, ppid: int, *, now: float, ordered: bool = True,
-             max_retransmits: int | None = None, lifetime: float | None = None) -> None:
+             max_retransmits: int | None = None, lifetime: float | None = None,
+             counted: bool = True) -> None:
         """Queue one user message on ``stream_id`` (RFC 9260 §10.1 SEND).
 
         ``max_retransmits`` and ``lifetime`` (seconds) make it partially reliable (RFC 3758):
         once either runs out the message is abandoned and the peer told with FORWARD-TSN.
+        ``counted=False`` keeps the message out of :meth:`buffered_amount` (a data channel's
+        DCEP messages and the one byte standing for an empty message are not application
+        data, W3C bufferedAmount).
         """
         if self.state not in _ACCEPTS_SEND:
             raise InvalidStateError(f"send() in state {self.state.name}")
@@ -665,23 +670,27 @@ class Association:
         if expires is not None and (self._timers.lifetime is None
                                     or expires < self._timers.lifetime):
             self._timers.lifetime = expires
-        message = _OutMessage(stream_id, ppid, bytes(data), ordered, expires, max_retransmits)
+        message = _OutMessage(stream_id, ppid, bytes(data), ordered, expires, max_retransmits,
+                              counted)
         queue = self._streams_out.get(stream_id)
         if queue is None:
             queue = self._streams_out[stream_id] = deque()
         if not queue:
             self._sched.add(stream_id)
         queue.append(message)
-        self._buffered[stream_id] = self._buffered.get(stream_id, 0) + len(data)
+        if counted:
+            self._buffered[stream_id] = self._buffered.get(stream_id, 0) + len(data)
         self.stats.messages_sent += 1
         self._dirty = True
 
     def buffered_amount(self, stream_id: int) -> int:
-        """Bytes queued on ``stream_id`` and not yet sent for the first time."""
+        """Bytes of counted messages queued on ``stream_id`` and not yet sent for the first
+        time."""
         return self._buffered.get(stream_id, 0)
 
     def set_buffered_amount_low_threshold(self, stream_id: int, threshold: int) -> None:
-        """Emit :class:`BufferedAmountLow` when the stream's queue drains to ``threshold``."""
+        """Emit :class:`BufferedAmountLow` each time the stream's buffered amount falls from
+        above ``threshold`` to at or below it."""
         self._low_threshold[stream_id] = threshold
 
     def reset_streams(self, stream_ids: Iterable[int], *, now: float) -> None:
@@ -1498,7 +1507,7 @@ class Association:
             # SSN skipped, which the FORWARD-TSN does.
             remaining = len(message.data) - message.offset
             message.offset = len(message.data)
-            self._unbuffer(message.stream_id, remaining)
+            self._unbuffer(message, remaining)
             # Take it off its queue, or the scheduler would send it again with nothing left:
             # an empty DATA chunk, which the peer answers with ABORT (RFC 9260 §6.2).  Only the
             # head of a stream's queue is ever partly sent.
@@ -1597,7 +1606,7 @@ class Association:
                         soonest = expires
                 elif now >= expires:
                     self.stats.abandoned_messages += 1  # never sent: nothing to skip
-                    self._unbuffer(sid, len(message.data))
+                    self._unbuffer(message, len(message.data))
                 else:
                     keep.append(message)
                     if soonest is None or expires < soonest:
@@ -1610,7 +1619,11 @@ class Association:
         self._timers.lifetime = soonest
         self._advance_peer_ack_point()
 
-    def _unbuffer(self, sid: int, size: int) -> None:
+    def _unbuffer(self, message: _OutMessage, size: int) -> None:
+        """``size`` bytes of ``message`` left the queue (sent, or abandoned unsent)."""
+        if not message.counted:
+            return
+        sid = message.stream_id
         before = self._buffered.get(sid, 0)
         after = before - size
         self._buffered[sid] = after
@@ -1769,7 +1782,7 @@ class Association:
             self._sched.charge(message.stream_id, take)
             if end:
                 self._finish_message(message)
-            self._unbuffer(message.stream_id, take)
+            self._unbuffer(message, take)
             if self._timers.t3 is None:
                 self._timers.t3 = now + self._rto
 

@@ -101,15 +101,8 @@ class DataChannel:
         #: RFC 8832 §6: until the peer's DATA_CHANNEL_ACK arrives, messages go ordered.
         self.acked = negotiated
         self._threshold = 0
-        # W3C bufferedAmount counts application data only.  The association counts every byte
-        # queued on the stream, which also holds DCEP messages and the one zero byte of an
-        # empty message (RFC 8831 §6.6).  Each stream is a FIFO, so the bytes the association
-        # has sent come off the oldest entries here: [bytes not yet sent, counts as user data].
-        self._out: deque[list[int]] = deque()
-        self._raw_queued = 0
-        self._raw_base = owner.association.buffered_amount(stream_id)
-        self._user_buffered = 0
-        self._low_armed = False  # bufferedAmount went above the threshold since the last event
+        # W3C: bufferedamountlow fires when bufferedAmount falls to the threshold, 0 at first.
+        owner.association.set_buffered_amount_low_threshold(stream_id, 0)
         self._reset_out = False  # our outgoing stream was reset (or is being)
         self._reset_in = False  # the peer reset its outgoing stream
         self._out_done = False  # the peer performed our reset
@@ -126,32 +119,10 @@ class DataChannel:
     def buffered_amount(self) -> int:
         """Bytes given to :meth:`send` and not yet sent (W3C bufferedAmount).
 
-        An empty message adds nothing, and the DCEP messages on the stream are not counted.
+        An empty message adds nothing, and the DCEP messages on the stream are not counted
+        (the association is told not to count them).
         """
-        self._sync_buffered()
-        return self._user_buffered
-
-    def _queued(self, size: int, *, user: bool) -> None:
-        self._sync_buffered()
-        self._out.append([size, int(user)])
-        self._raw_queued += size
-        if user:
-            self._user_buffered += size
-
-    def _sync_buffered(self) -> None:
-        left = self._owner.association.buffered_amount(self.id) - self._raw_base
-        gone = self._raw_queued - left
-        out = self._out
-        while gone > 0 and out:
-            head = out[0]
-            take = min(gone, head[0])
-            head[0] -= take
-            gone -= take
-            self._raw_queued -= take
-            if head[1]:
-                self._user_buffered -= take
-            if not head[0]:
-                out.popleft()
+        return self._owner.association.buffered_amount(self.id)
 
     @property
     def buffered_amount_low_threshold(self) -> int:
@@ -162,13 +133,9 @@ class DataChannel:
         if value < 0:
             raise ValueError("bufferedAmountLowThreshold must not be negative")
         self._threshold = value
-        # W3C: the event is for a *decrease* from above the threshold to at or below it; a
-        # threshold moved above the amount waits for none, one moved below it waits again.
-        self._low_armed = self.buffered_amount > value
-        if self._low_armed:
-            self._owner._armed.add(self)
-        else:
-            self._owner._armed.discard(self)
+        # W3C: the event is for a *decrease* from above the threshold to at or below it, which
+        # is what the association reports.
+        self._owner.association.set_buffered_amount_low_threshold(self.id, value)
 
     def send(self, data: bytes | bytearray | memoryview | str, *, now: float) -> None:
         """Queue one message: ``str`` goes as a string (PPID 51), bytes as binary (PPID 53).
@@ -187,13 +154,9 @@ class DataChannel:
         if limit and len(payload) > limit:
             raise ValueError(f"message of {len(payload)} bytes exceeds the peer's "
                              f"max-message-size {limit}")
-        self._owner._send(self, payload or b"\x00", ppid, now=now)
-        self._queued(len(payload) or 1, user=bool(payload))
+        self._owner._send(self, payload or b"\x00", ppid, now=now, counted=bool(payload))
         self.messages_sent += 1
         self.bytes_sent += len(payload)
-        if self._user_buffered > self._threshold and not self._low_armed:
-            self._low_armed = True
-            self._owner._armed.add(self)
 
     def close(self, *, now: float) -> None:
         """Start closing (RFC 8831 §6.7): queued messages are sent, then the stream reset."""
@@ -274,7 +237,6 @@ class DataChannels:
         self._now = 0.0
         #: Messages dropped: unknown stream, bad DCEP, a string that is not UTF-8.
         self.dropped_messages = 0
-        self._armed: set[DataChannel] = set()  # waiting for bufferedAmount to fall
         # Messages on a stream whose old channel is still closing while the peer, done with
         # it, already opened a new channel there (see _on_dcep); replayed once it has closed.
         self._held: dict[int, list[MessageReceived]] = {}
@@ -391,18 +353,19 @@ class DataChannels:
                 max_retransmits=channel.max_retransmits,
                 max_packet_life_time=channel.max_packet_life_time, priority=channel.priority)
             data = open_message.serialize()
-            self.association.send(channel.id, data, Ppid.DCEP, now=now)
-            channel._queued(len(data), user=False)
+            self.association.send(channel.id, data, Ppid.DCEP, now=now, counted=False)
         channel.ready_state = DataChannelState.OPEN
         self._events.append(ChannelOpened(channel, remote=False))
 
-    def _send(self, channel: DataChannel, payload: bytes, ppid: int, *, now: float) -> None:
+    def _send(self, channel: DataChannel, payload: bytes, ppid: int, *, now: float,
+              counted: bool) -> None:
         self._now = now
         lifetime = (channel.max_packet_life_time / 1000.0
                     if channel.max_packet_life_time is not None else None)
         self.association.send(channel.id, payload, ppid, now=now,
                               ordered=channel.ordered or not channel.acked,
-                              max_retransmits=channel.max_retransmits, lifetime=lifetime)
+                              max_retransmits=channel.max_retransmits, lifetime=lifetime,
+                              counted=counted)
 
     def _close_channel(self, channel: DataChannel, *, now: float) -> None:
         self._now = now
@@ -418,8 +381,6 @@ class DataChannels:
         if channel.ready_state == DataChannelState.CLOSED:
             return
         channel.ready_state = DataChannelState.CLOSED
-        channel._low_armed = False
-        self._armed.discard(channel)
         if self.channels.get(channel.id) is channel:
             del self.channels[channel.id]
         self._events.append(ChannelClosed(channel))
@@ -435,7 +396,9 @@ class DataChannels:
             if isinstance(event, MessageReceived):
                 self._on_message(event)
             elif isinstance(event, BufferedAmountLow):
-                pass  # thresholds are kept here, on user bytes (see below)
+                channel = self.channels.get(event.stream_id)
+                if channel is not None:
+                    self._events.append(ChannelBufferedAmountLow(channel))
             elif isinstance(event, StreamsReset):
                 self._on_streams_reset(event)
             elif isinstance(event, Connected):
@@ -463,12 +426,6 @@ class DataChannels:
                 for channel in list(self.channels.values()):
                     self._finish_close(channel)
                 self._events.append(TransportClosed(event.error, event.remote))
-        for channel in list(self._armed):
-            if channel.buffered_amount <= channel._threshold:
-                # W3C bufferedamountlow: fell from above the threshold to at or below it.
-                channel._low_armed = False
-                self._armed.discard(channel)
-                self._events.append(ChannelBufferedAmountLow(channel))
 
     def _on_message(self, event: MessageReceived) -> None:
         sid, ppid = event.stream_id, event.ppid
@@ -539,8 +496,7 @@ class DataChannels:
         self._weigh(channel)
         if self.association.state == AssociationState.ESTABLISHED:
             ack = DataChannelAck().serialize()
-            self.association.send(sid, ack, Ppid.DCEP, now=self._now)
-            channel._queued(len(ack), user=False)
+            self.association.send(sid, ack, Ppid.DCEP, now=self._now, counted=False)
         channel.ready_state = DataChannelState.OPEN
         self._events.append(ChannelOpened(channel, remote=True))
 
