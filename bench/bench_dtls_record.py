@@ -34,11 +34,17 @@ PAYLOAD = bytes(range(256)) * 4 + bytes(1200 - 1024)
 _APP = int(ContentType.APPLICATION_DATA)
 
 
-def _ours() -> Callable[[], bytes | None]:
+def _layers() -> tuple[RecordLayer, RecordLayer]:
+    """A sending and a receiving record layer in epoch 1 with the same AES-128-GCM keys."""
     key, salt = os.urandom(16), os.urandom(4)
     tx, rx = RecordLayer(), RecordLayer()
     tx.set_write_cipher(1, RecordCipher.create("aes-gcm", key, salt))
     rx.set_read_cipher(1, RecordCipher.create("aes-gcm", key, salt))
+    return tx, rx
+
+
+def _ours() -> Callable[[], bytes | None]:
+    tx, rx = _layers()
     protect, unprotect = tx.protect, rx.unprotect
 
     def round_trip() -> bytes | None:
@@ -50,10 +56,7 @@ def _ours() -> Callable[[], bytes | None]:
 
 def _ours_connected() -> Callable[[], bytes | None]:
     """The connected endpoint's path: one application record per datagram, no Record."""
-    key, salt = os.urandom(16), os.urandom(4)
-    tx, rx = RecordLayer(), RecordLayer()
-    tx.set_write_cipher(1, RecordCipher.create("aes-gcm", key, salt))
-    rx.set_read_cipher(1, RecordCipher.create("aes-gcm", key, salt))
+    tx, rx = _layers()
     protect, unprotect = tx.protect_application, rx.unprotect_application
 
     def round_trip() -> bytes | None:
