@@ -330,8 +330,9 @@ class VideoEncoder:
     the picture size changes.
 
     ``target_bitrate`` may be set at any time.  libx264 takes a new rate in place (its VBV is
-    on); libvpx through FFmpeg cannot change its rate once open, so a VP8/VP9 rate change
-    reopens the encoder, which costs a key frame: changes of less than
+    on) between a quarter of the rate it was opened with and that rate; libvpx through FFmpeg
+    cannot change its rate once open.  Otherwise the encoder reopens, which costs a key
+    frame: changes of less than
     ``bitrate_hysteresis`` (15 %) of the rate in force, or sooner than ``min_reopen_frames``
     frames after the last reopen, wait.
     """
@@ -381,7 +382,7 @@ class VideoEncoder:
                 "forced-idr": "1",
                 # VBV on, so that x264 takes a new bit rate without reopening.
                 "maxrate": str(self._max_bitrate),
-                "bufsize": str(self._max_bitrate),
+                "bufsize": str(self._max_bitrate // 2),
             }
             if self.parameters.get("packetization-mode", "0") == "0":
                 # RFC 6184 mode 0 sends each NAL unit alone: keep them under an MTU.
@@ -405,8 +406,7 @@ class VideoEncoder:
 
     def _open(self, width: int, height: int) -> None:
         bitrate = self._target_bitrate
-        if self.codec_name == "libx264":
-            self._max_bitrate = max(self._max_bitrate, bitrate)
+        self._max_bitrate = bitrate
         ctx: Any = av.CodecContext.create(self.codec_name, "w")
         ctx.width = width
         ctx.height = height
@@ -427,7 +427,7 @@ class VideoEncoder:
         target, applied = self._target_bitrate, self._applied_bitrate
         if target == applied or self._ctx is None:
             return
-        if self.codec_name == "libx264" and target <= self._max_bitrate:
+        if self.codec_name == "libx264" and self._max_bitrate // 4 <= target <= self._max_bitrate:
             self._ctx.bit_rate = target  # x264_encoder_reconfig through FFmpeg
             self._applied_bitrate = target
             return
@@ -471,7 +471,9 @@ class VideoEncoder:
         try:
             packets = self._ctx.encode(picture)
         finally:
-            picture.pts, picture.time_base, picture.pict_type = saved
+            picture.pts, picture.pict_type = saved[0], saved[2]
+            if saved[1] is not None:
+                picture.time_base = saved[1]
         self._frames_since_open += 1
         return [
             EncodedFrame(
