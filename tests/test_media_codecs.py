@@ -27,7 +27,7 @@ from rtcstack.media import (
     pattern_frame_number,
     psnr,
 )
-from rtcstack.rtp.formats import split_annexb  # noqa: E402
+from rtcstack.rtp.formats import split_annexb
 
 VIDEO = ["video/VP8", "video/VP9", "video/H264"]
 
