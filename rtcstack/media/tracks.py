@@ -692,6 +692,12 @@ class MediaRecorder(_Sink):
             stream.width, stream.height = frame.width & ~1, frame.height & ~1
             stream.pix_fmt = "yuv420p"
             stream.codec_context.time_base = Fraction(1, VIDEO_CLOCK_RATE)
+            # fast settings: the recorder encodes on the event loop
+            stream.options = (
+                {"preset": "veryfast"}
+                if video_codec == "libx264"
+                else {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+            )
             self._streams[track.id] = stream
         elif isinstance(frame, av.AudioFrame) and audio_codec:
             rate = 48000 if audio_codec == "libopus" else frame.sample_rate
