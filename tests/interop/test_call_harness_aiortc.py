@@ -17,6 +17,9 @@ For Chromium and Firefox ESR, each test launching its own browser:
    offer (aiortc answers and adds video both ways), then ``browser_restart_ice()``.
 4. relay only through coturn on loopback: every browser candidate is a relay candidate and the
    selected pair is local relay; the data channel echoes.
+5. the harness's own failures: a refused description raises with the browser's error text, a
+   wait that cannot succeed ends at its deadline, ``local_candidates()`` yields one gathering
+   round up to its None, and a closed call refuses commands (the browser is gone).
 
 aiortc's limits met here (worked around in the tests, not in the harness): it never trickles
 (it gathers inside ``setLocalDescription`` and puts every candidate in the SDP; the tests cut
@@ -45,7 +48,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from tests.interop.call import BrowserCall, coturn_ice_servers, open_call
+from tests.interop.call import BrowserCall, BrowserError, coturn_ice_servers, open_call
 from tests.interop.coturn import running_coturn
 
 pytestmark = pytest.mark.interop
@@ -425,3 +428,33 @@ async def _relay_only_through_coturn(browser: str) -> None:
             assert remote.get("address") == "127.0.0.1", remote
             assert not call.candidate_errors
     print(f"\n{browser}: relay-only call {time.monotonic() - start:.1f} s")
+
+
+# --- 5. the harness's own failure reports --------------------------------------------------------
+
+
+def test_harness_reports_failures(browser: str) -> None:
+    run(_harness_reports_failures(browser))
+
+
+async def _harness_reports_failures(browser: str) -> None:
+    async with open_call(browser, timeout=STEP) as call:
+        # The browser's own error text, with the page's state, for a refused description.
+        with pytest.raises(BrowserError, match=r"set_remote failed in the page: \w+Error") as info:
+            await call.set_remote("v=0\r\nnot sdp\r\n", "offer")
+        assert "states:" in str(info.value) and "output (tail)" in str(info.value)
+        # A wait that cannot succeed ends at its deadline, saying what it waited for.
+        offer = await call.browser_offer(audio=False, video=False, data=True)
+        with pytest.raises(BrowserError, match="connectionState is 'new', not 'connected'"):
+            await call.wait_connection_state("connected", timeout=0.3)
+        # The async iterator hands out the round's candidates up to its None, once.
+        gathered = [c async for c in call.local_candidates()]
+        assert gathered[-1] is None and gathered[:-1]
+        assert all(c is not None and c["sdpMid"] == "0" for c in gathered[:-1])
+        assert gathered == call.candidates
+        assert "a=ice-ufrag:" in offer
+        with pytest.raises(BrowserError, match="no data channel labelled"):
+            await call.browser_send("nope", "x")
+    assert call.browser is not None and not call.browser.alive()
+    with pytest.raises(BrowserError, match="closed"):
+        await call.stats()
