@@ -8,6 +8,7 @@ would (packets one way, RTCP feedback and reports the other way, keyframe reques
 
 from __future__ import annotations
 
+import doctest
 import heapq
 import random
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import rtcstack.rtp.session
 from rtcstack.common.randomness import SeededRandom
 from rtcstack.rtp import (
     AbsSendTime,
@@ -615,3 +617,29 @@ def test_restart_after_a_huge_sequence_jump() -> None:
         frames.append(f.data[1])
     assert frames == [1] * 10 + [2] * 10 + [3] * 9
     assert rx.missing_packets == 0 and rx.buffered_packets == 0
+
+
+def test_module_example_runs() -> None:
+    result = doctest.testmod(rtcstack.rtp.session)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_keyframe_gate_off_hands_out_frames_after_a_loss() -> None:
+    tx, _ = video_pair("vp8", rtx=False)
+    rx = RtpReceiveStream(ssrc=SSRC, clock_rate=90000, codec="VP8", nack=False,
+                          keyframe_gate=False, local_ssrc=LOCAL_SSRC)
+    rng = random.Random(2)
+    wires = []
+    for i in range(4):
+        wires.append(tx.send_frame(vp8_frame(rng, i == 0, 2000), i * 3000, now=i * 0.033))
+    for i, frame in enumerate(wires):
+        for j, wire in enumerate(frame):
+            if (i, j) != (1, 1):  # lose a packet of the second frame
+                rx.handle_packet(RtpPacket.parse(wire), now=0.2 + i * 0.033)
+    rx.handle_timeout(now=1.0)
+    got = []
+    while (f := rx.poll_frame()) is not None:
+        got.append(f.keyframe)
+    assert got == [True, False, False]  # frames 0, 2, 3
+    assert rx.stats.frames_dropped == 1
+    assert [type(p) for p in rx.poll_feedback(now=1.0)] == [Pli]

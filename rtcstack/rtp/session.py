@@ -607,7 +607,9 @@ class RtpReceiveStream:
     (frames until then are dropped too, a PLI asks for one).  The first packets are held
     ``startup_delay`` (or until ``startup_packets`` are in) so that reordering at the very start
     does not lose the first frame.  Empty payloads (RTP padding-only packets) take a sequence
-    number but no place in a frame.
+    number but no place in a frame.  ``keyframe_gate=False`` hands out every complete frame
+    even after a loss (for streams whose key frames the depacketizer cannot see, e.g. H.264
+    intra refresh without IDR); PLIs are still sent.
 
     **Feedback.**  Generic NACK (RFC 4585 §6.2.1) as soon as a gap is seen, retried every RTT
     (``DEFAULT_RTT`` until :meth:`update_rtt` gives one) up to ``nack_retries`` times, dropped
@@ -643,6 +645,7 @@ class RtpReceiveStream:
         pli_interval: float = 0.3,
         pli_retry_interval: float = 1.0,
         max_frames: int = 256,
+        keyframe_gate: bool = True,
     ) -> None:
         if clock_rate <= 0:
             raise ValueError("clock_rate must be positive")
@@ -680,7 +683,7 @@ class RtpReceiveStream:
         # of one makes it drop the incomplete frame at once.
         self._assembler = FrameAssembler(dep, reorder_window=1, max_packets=max_packets)
         self._assembler_dropped = 0
-        self._stats = ReceiverStatistics(ssrc, clock_rate)
+        self._rstats = ReceiverStatistics(ssrc, clock_rate)
         self._media_packets = 0
         # The sequence buffer, by extended sequence number; insertion order is arrival order.
         self._buffer: dict[int, _Held] = {}
@@ -696,13 +699,23 @@ class RtpReceiveStream:
         self._aseq = 0x10000  # assembler extended sequence number of the last push
         self._aseq_real: dict[int, int] = {}
         self._ready: deque[Frame] = deque()
-        self._need_keyframe = self._video  # video frames wait for a keyframe
+        self.keyframe_gate = keyframe_gate and self._video
+        self._need_keyframe = self.keyframe_gate  # video frames wait for a keyframe
         self._want_keyframe = False  # a PLI/FIR is to be sent
         self._pli_outstanding = False  # sent, and no keyframe since
         self._last_pli: float | None = None
         self._fir_seq = 0
         self._now = 0.0
-        self.stats = RtpReceiveStats(ssrc=ssrc)
+        self._counters = RtpReceiveStats(ssrc=ssrc)
+
+    @property
+    def stats(self) -> RtpReceiveStats:
+        """The counters (:class:`RtpReceiveStats`), with ``packets_lost`` and ``jitter`` as of
+        the last packet."""
+        counters = self._counters
+        counters.packets_lost = self._rstats.lost
+        counters.jitter = self._rstats.jitter / self.clock_rate
+        return counters
 
     # --- input ------------------------------------------------------------------------------
 
@@ -724,7 +737,7 @@ class RtpReceiveStream:
     def handle_packet(self, packet: RtpPacket, *, now: float) -> None:
         """A packet of this stream, or of its RTX stream (unwrapped, RFC 4588 §4)."""
         self._now = now
-        stats = self.stats
+        stats = self._counters
         if packet.ssrc != self.ssrc:
             if self.rtx_ssrc is not None and packet.ssrc == self.rtx_ssrc and (
                 self.rtx_payload_type is None or packet.payload_type == self.rtx_payload_type
@@ -737,17 +750,16 @@ class RtpReceiveStream:
         payload = packet.payload
         stats.last_packet_received_at = now
         stats.header_bytes_received += _header_size(packet)
-        self._stats.receive(packet.sequence_number, packet.timestamp, now)
+        self._rstats.receive(packet.sequence_number, packet.timestamp, now)
         self._media_packets += 1
         if payload:
             stats.packets_received += 1
             stats.bytes_received += len(payload)
         self._insert(packet.sequence_number, packet.timestamp, packet.marker, payload, now,
                      retransmission=False)
-        self._refresh_stats()
 
     def _handle_rtx(self, packet: RtpPacket, now: float) -> None:
-        stats = self.stats
+        stats = self._counters
         stats.last_packet_received_at = now
         try:
             original = rtx_unwrap(packet, self.payload_type or 0, self.ssrc)
@@ -775,7 +787,7 @@ class RtpReceiveStream:
 
     def _insert(self, seq: int, timestamp: int, marker: bool, payload: bytes, now: float, *,
                 retransmission: bool) -> None:
-        stats = self.stats
+        stats = self._counters
         seq &= 0xFFFF
         highest = self._highest
         if highest is None:
@@ -807,11 +819,17 @@ class RtpReceiveStream:
             elif highest is not None and ext > highest + 1 and self.nack:
                 self._mark_missing(highest + 1, ext, now)
             self._highest = ext
-        self._missing.pop(ext, None)
+        if self._missing:
+            self._missing.pop(ext, None)
         seen = self._seen
         seen[ext] = None
         if len(seen) > 2 * self.max_packets:
             del seen[next(iter(seen))]
+        if ext == self._expected and not self._buffer:
+            # In order with nothing held: straight to the assembler.
+            self._expected = ext + 1
+            self._push(ext, timestamp, marker, payload)
+            return
         self._buffer[ext] = (now, timestamp, marker, payload)
         if self._expected is None:
             self._maybe_start(now)
@@ -863,32 +881,40 @@ class RtpReceiveStream:
         expected = self._expected
         if expected is None:
             return
-        assembler = self._assembler
         while expected in buffer:
             _, timestamp, marker, payload = buffer.pop(expected)
-            if self._released is not None:
-                self._gap += expected - self._released - 1
-            self._released = expected
+            self._push(expected, timestamp, marker, payload)
             expected += 1
-            if not payload:
-                continue  # padding: no place in a frame
-            # A gap that was given up stays a gap for the assembler (shortened: it only needs to
-            # see one), so it drops the frame that lost packets.
-            aseq = self._aseq + 1 + min(self._gap, 1000)
-            self._gap = 0
-            self._aseq = aseq
-            real = self._aseq_real
-            real[aseq] = expected - 1
-            if len(real) > self.max_packets:
-                del real[next(iter(real))]
-            assembler.push(aseq & 0xFFFF, timestamp, marker, payload)
-            self._collect()
         self._expected = expected
+
+    def _push(self, ext: int, timestamp: int, marker: bool, payload: bytes) -> None:
+        """Release one packet, the next in sequence order, to the assembler."""
+        released = self._released
+        if released is not None and ext != released + 1:
+            self._gap += ext - released - 1
+        self._released = ext
+        if not payload:
+            return  # padding: no place in a frame
+        # A gap that was given up stays a gap for the assembler (shortened: it only needs to
+        # see one), so it drops the frame that lost packets.
+        gap = self._gap
+        if gap:
+            aseq = self._aseq + 1 + min(gap, 1000)
+            self._gap = 0
+        else:
+            aseq = self._aseq + 1
+        self._aseq = aseq
+        real = self._aseq_real
+        real[aseq] = ext
+        if len(real) > self.max_packets:
+            del real[next(iter(real))]
+        self._assembler.push(aseq & 0xFFFF, timestamp, marker, payload)
+        self._collect()
 
     def _collect(self) -> None:
         """Frames from the assembler, through the keyframe gate."""
         assembler = self._assembler
-        stats = self.stats
+        stats = self._counters
         dropped = assembler.frames_dropped
         if dropped != self._assembler_dropped:
             stats.frames_dropped += dropped - self._assembler_dropped
@@ -905,7 +931,7 @@ class RtpReceiveStream:
                 del real[next(iter(real))]
             frame = Frame(frame.timestamp, frame.data, frame.keyframe,
                           first_real & 0xFFFF, last_real & 0xFFFF)
-            if self._video and self._need_keyframe:
+            if self._need_keyframe:
                 if not frame.keyframe:
                     # Undecodable without its references: RFC 4585 §6.3.1 PLI.
                     stats.frames_dropped += 1
@@ -926,7 +952,7 @@ class RtpReceiveStream:
     def _lost_reference(self) -> None:
         """A frame was lost: video needs a keyframe before the next frame can be decoded."""
         if self._video:
-            self._need_keyframe = True
+            self._need_keyframe = self.keyframe_gate
             self._want_keyframe = True
 
     def _check_give_up(self, now: float) -> None:
@@ -975,8 +1001,8 @@ class RtpReceiveStream:
         if report.ssrc != self.ssrc:
             return
         self._now = now
-        self._stats.receive_sender_report(report.ntp_timestamp, now)
-        stats = self.stats
+        self._rstats.receive_sender_report(report.ntp_timestamp, now)
+        stats = self._counters
         stats.remote_packets_sent = report.packet_count
         stats.remote_bytes_sent = report.octet_count
         stats.remote_report_at = now
@@ -992,12 +1018,7 @@ class RtpReceiveStream:
         fraction-lost interval); None before any packet arrived."""
         if not self._media_packets:
             return None
-        self._refresh_stats()
-        return self._stats.report_block(now)
-
-    def _refresh_stats(self) -> None:
-        self.stats.packets_lost = self._stats.lost
-        self.stats.jitter = self._stats.jitter / self.clock_rate
+        return self._rstats.report_block(now)
 
     def _nack_interval(self) -> float:
         rtt = self.rtt if self.rtt is not None else DEFAULT_RTT
@@ -1008,7 +1029,6 @@ class RtpReceiveStream:
         due a first request or a retry, and a PLI (RFC 4585 §6.3.1) or FIR (RFC 5104 §4.3.1)
         when a keyframe is needed."""
         self._now = now
-        self._refresh_stats()
         out: list[RtcpPacket] = []
         missing = self._missing
         if missing and self.nack:
@@ -1030,17 +1050,17 @@ class RtpReceiveStream:
             if due:
                 due.sort()
                 out.append(Nack.from_lost(self.local_ssrc, self.ssrc, due))
-                self.stats.nack_count += 1
+                self._counters.nack_count += 1
         if self._keyframe_due(now):
             self._last_pli = now
             self._pli_outstanding = True
             if self.pli:
                 out.append(Pli(self.local_ssrc, self.ssrc))
-                self.stats.pli_count += 1
+                self._counters.pli_count += 1
             else:
                 self._fir_seq = (self._fir_seq + 1) & 0xFF
                 out.append(Fir(self.local_ssrc, (FirItem(self.ssrc, self._fir_seq),)))
-                self.stats.fir_count += 1
+                self._counters.fir_count += 1
         return out
 
     def _keyframe_at(self) -> float | None:
