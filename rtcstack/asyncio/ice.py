@@ -160,7 +160,8 @@ class IceTransport:
 
     ``addresses``: local IPs to gather host candidates on (default: every usable interface);
     ``turn_ssl``: the TLS context for ``turns:`` servers (default: verify as a browser would);
-    other keyword arguments go to :class:`~rtcstack.ice.IceAgent`.
+    ``agent``: drive this agent instead of making one (the peer connection's); other keyword
+    arguments go to :class:`~rtcstack.ice.IceAgent`.
     """
 
     def __init__(
@@ -175,10 +176,12 @@ class IceTransport:
         mdns: bool = False,
         turn_ssl: ssl.SSLContext | None = None,
         trace: Trace = NULL_TRACE,
+        agent: IceAgent | None = None,
         **agent_options: Any,
     ) -> None:
-        self.agent = IceAgent(controlling=controlling, stun_servers=stun_servers,
-                              turn_servers=turn_servers, trace=trace, **agent_options)
+        self.agent = agent if agent is not None else IceAgent(
+            controlling=controlling, stun_servers=stun_servers, turn_servers=turn_servers,
+            trace=trace, **agent_options)
         self._addresses = list(addresses) if addresses is not None else None
         self._loopback = loopback
         self._ipv6 = ipv6
@@ -208,7 +211,16 @@ class IceTransport:
         """Open one UDP socket per local address and start server gathering; candidates
         surface through :attr:`on_candidate` (``None`` at the end) and
         :meth:`gathering_complete`."""
+        loop = await self.open_sockets()
+        self.agent.gather(now=loop.time())
+        await self._service()
+
+    async def open_sockets(self) -> asyncio.AbstractEventLoop:
+        """Open one UDP socket per local address and give each to the agent as a host address
+        (:meth:`gather` does this first; a driver that starts gathering itself calls it)."""
         loop = self._loop = asyncio.get_running_loop()
+        if self._sockets:
+            return loop
         addresses = self._addresses
         if addresses is None:
             addresses = local_addresses(ipv6=self._ipv6, loopback=self._loopback)
@@ -227,8 +239,7 @@ class IceTransport:
             self.agent.add_host_address(local)
         if not self._sockets:
             raise IceConnectionError(f"could not open a UDP socket on any of {addresses}")
-        self.agent.gather(now=loop.time())
-        await self._service()
+        return loop
 
     async def gathering_complete(self, timeout: float | None = None) -> list[Candidate]:
         """Wait for the end of gathering; every local candidate (as signalled)."""

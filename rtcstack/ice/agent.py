@@ -1030,14 +1030,17 @@ class IceAgent:
 
     # --- restart (RFC 8445 §9) ---------------------------------------------------------------
 
-    def restart(self, *, now: float) -> tuple[str, str]:
-        """New local credentials and a new generation of candidates; returns (ufrag, pwd).
+    def restart(self, *, now: float, ufrag: str | None = None,
+                pwd: str | None = None) -> tuple[str, str]:
+        """New local credentials (``ufrag``/``pwd`` if given, e.g. those a JSEP offer already
+        carries; otherwise drawn here) and a new generation of candidates; returns (ufrag, pwd).
         The peer must get them with our candidates again; data stays on the selected pair
         until a pair of the new generation is nominated."""
         if self._closed:
             raise InvalidStateError("the agent is closed")
         self._old_local = (self.ufrag, self.pwd) if self._selected is not None else None
-        self.ufrag, self.pwd = self._ice_chars(4), self._ice_chars(22)
+        self.ufrag = ufrag if ufrag is not None else self._ice_chars(4)
+        self.pwd = pwd if pwd is not None else self._ice_chars(22)
         self._trace("ice.restart", ufrag=self.ufrag)
         # The peer answers a restart with new credentials too (RFC 8839 §4.4.1.1.2); until
         # set_remote_credentials() brings them, the old ones are kept for nothing but consent.

@@ -868,7 +868,7 @@ class RtpReceiveStream:
         if not buffer:
             return
         first = next(iter(buffer.values()))[0]
-        if len(buffer) >= self.startup_packets or now - first >= self.startup_delay:
+        if len(buffer) >= self.startup_packets or now >= first + self.startup_delay:
             self._expected = min(buffer)
             for ext in [e for e in self._missing if e < self._expected]:
                 del self._missing[ext]
@@ -965,7 +965,7 @@ class RtpReceiveStream:
             else:
                 window = self.reorder_window
             if (
-                now - first < self.give_up_delay()
+                now < first + self.give_up_delay()
                 and self._highest - self._expected < window
                 and len(buffer) < self.max_packets
             ):
@@ -1040,7 +1040,7 @@ class RtpReceiveStream:
                 if (expected is not None and ext < expected) or highest - ext > self.max_packets:
                     del missing[ext]
                     continue
-                if entry.sent_at is None or now - entry.sent_at >= interval:
+                if entry.sent_at is None or now >= entry.sent_at + interval:  # as poll_timeout adds
                     if entry.tries >= self.nack_retries:
                         del missing[ext]
                         continue
