@@ -384,6 +384,7 @@ class RTCRtpReceiver:
         self.total_decode_time = 0.0
         self.frame_width = 0
         self.frame_height = 0
+        self._lock = asyncio.Lock()  # video frames decode one at a time, in order
 
 
 class RTCRtpTransceiver:
@@ -938,7 +939,7 @@ class RTCPeerConnection(EventEmitter):
         self._spawn(resolve())
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -987,8 +988,8 @@ class RTCPeerConnection(EventEmitter):
             keyframe, sender._keyframe = sender._keyframe, False
             started = time.perf_counter()
             if sender.kind == "video":
-                encoded = await loop.run_in_executor(
-                    None, lambda f=frame, k=keyframe: sender._encoder.encode(f, force_keyframe=k))
+                encoded = await loop.run_in_executor(None, _encode, sender._encoder, frame,
+                                                     keyframe)
             else:
                 encoded = sender._encoder.encode(frame, force_keyframe=keyframe)
             sender.total_encode_time += time.perf_counter() - started
@@ -1019,7 +1020,6 @@ class RTCPeerConnection(EventEmitter):
                 return
             receiver._decoder_codec = codec
         if receiver.kind == "video":
-            receiver._queue = getattr(receiver, "_queue", None)
             self._spawn(self._decode(wrapped, event))
         else:
             self._decode_now(wrapped, event)
@@ -1040,10 +1040,7 @@ class RTCPeerConnection(EventEmitter):
     async def _decode(self, wrapped: RTCRtpTransceiver, event: FrameReceived) -> None:
         # Video frames are decoded in order: one decode at a time per receiver.
         receiver = wrapped.receiver
-        lock = getattr(receiver, "_lock", None)
-        if lock is None:
-            lock = receiver._lock = asyncio.Lock()  # type: ignore[attr-defined]
-        async with lock:
+        async with receiver._lock:
             decoder = receiver._decoder
             started = time.perf_counter()
             frames = await asyncio.get_running_loop().run_in_executor(
@@ -1070,6 +1067,10 @@ class RTCPeerConnection(EventEmitter):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _encode(encoder: Any, frame: Any, keyframe: bool) -> list[Any]:
+    return list(encoder.encode(frame, force_keyframe=keyframe))
 
 
 def id_of(obj: object) -> int:

@@ -71,7 +71,6 @@ from rtcstack.rtp import (
     Pli,
     ReceiverReport,
     Remb,
-    RepairedRid,
     RtcpPacket,
     RtpPacket,
     Sdes,
@@ -355,7 +354,7 @@ class PeerConnection:
         self._gathering_started = False
         self._local_candidates: list[Candidate] = []
         self._gathering_complete = False
-        self._ssrc_map: dict[int, tuple[Transceiver, RtpReceiveStream | None]] = {}
+        self._ssrc_map: dict[int, tuple[Transceiver, RtpReceiveStream]] = {}
         self._send_ssrcs: dict[int, Transceiver] = {}
         self._next_rtcp: float | None = None
         self._now = now
@@ -795,9 +794,9 @@ class PeerConnection:
         if t.receiving:
             for ssrc in primaries:
                 self._receive_stream(t, ssrc)
-            for rtx, primary in rtx_of.items():
+            for repair, primary in rtx_of.items():
                 if primary in t.receive_streams:
-                    self._ssrc_map[rtx] = (t, t.receive_streams[primary])
+                    self._ssrc_map[repair] = (t, t.receive_streams[primary])
             if not t.track_announced:
                 t.track_announced = True
                 self._events.append(TrackAdded(t))
@@ -1128,7 +1127,7 @@ class PeerConnection:
             return
         self._on_rtp(packet)
 
-    def _route(self, packet: RtpPacket) -> tuple[Transceiver, RtpReceiveStream | None] | None:
+    def _route(self, packet: RtpPacket) -> tuple[Transceiver, RtpReceiveStream] | None:
         routed = self._ssrc_map.get(packet.ssrc)
         if routed is not None:
             return routed
@@ -1174,7 +1173,7 @@ class PeerConnection:
 
     def _on_rtp(self, packet: RtpPacket) -> None:
         routed = self._route(packet)
-        if routed is None or routed[1] is None:
+        if routed is None:
             self.stats.unroutable_rtp += 1
             self._trace("peer.rtp-unroutable", ssrc=packet.ssrc, pt=packet.payload_type)
             return
@@ -1213,7 +1212,7 @@ class PeerConnection:
         targets: set[int] = set()
         if isinstance(packet, SenderReport):
             routed = self._ssrc_map.get(packet.ssrc)
-            if routed is not None and routed[1] is not None:
+            if routed is not None:
                 routed[1].handle_sender_report(packet, now=now)
             targets.update(b.ssrc for b in packet.reports)
         elif isinstance(packet, ReceiverReport):
@@ -1427,7 +1426,8 @@ class PeerConnection:
                 return True
             ours = section.direction or "sendrecv"
             expected = t.direction
-            if self.current_local.type == "answer" and self.current_remote is not None:
+            if self.current_local is not None and self.current_local.type == "answer" \
+                    and self.current_remote is not None:
                 # W3C §4.7.3: what we would answer now -- our direction within the offer's
                 theirs = next((m for m in self.current_remote.sdp.media if m.mid == t.mid), None)
                 allowed = reverse_direction(theirs.direction or "sendrecv") if theirs else ours

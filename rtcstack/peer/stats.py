@@ -172,6 +172,7 @@ def _codec(codec: Any, ts: float, transport_id: str, done: set[str]) -> tuple[st
 def _rtp_stats(t: Transceiver, ts: float, transport_id: str, extra: Mapping[str, Any],
                codecs_done: set[str]) -> Iterator[Stats]:
     kind = t.kind
+    codec_id: str | None
     send = t.send_stream
     if send is not None and t.send_codec is not None:
         codec_id, codec_stats = _codec(t.send_codec, ts, transport_id, codecs_done)
