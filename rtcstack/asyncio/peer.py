@@ -525,25 +525,34 @@ class RTCPeerConnection(EventEmitter):
         self._clock_set = False
         self._state_waiters: list[asyncio.Future[None]] = []
         self._pending_negotiation = False
+        self._reported_states: dict[str, str] = {}
         self.created_at = time.time()
 
     # --- attributes ---------------------------------------------------------------------------
 
+    # W3C §4.4.1.4-§4.4.1.6: each state attribute changes in the task that fires its event,
+    # so a handler reads the state its event is about.  The core may have moved on within the
+    # same call (gathering on loopback completes at once); the attributes report the state of
+    # the last event dispatched, and the core's own value once closed or before any event.
+
+    def _reported(self, what: str, actual: str) -> str:
+        return actual if self._closed else self._reported_states.get(what, actual)
+
     @property
     def signalingState(self) -> str:
-        return self._core.signaling_state.value
+        return self._reported("signaling", self._core.signaling_state.value)
 
     @property
     def iceGatheringState(self) -> str:
-        return self._core.ice_gathering_state.value
+        return self._reported("ice-gathering", self._core.ice_gathering_state.value)
 
     @property
     def iceConnectionState(self) -> str:
-        return self._core.ice_connection_state.value
+        return self._reported("ice-connection", self._core.ice_connection_state.value)
 
     @property
     def connectionState(self) -> str:
-        return self._core.connection_state.value
+        return self._reported("connection", self._core.connection_state.value)
 
     def _description(self, pair: tuple[str, str] | None) -> RTCSessionDescription | None:
         return None if pair is None else RTCSessionDescription(sdp=pair[1], type=pair[0])
@@ -744,9 +753,6 @@ class RTCPeerConnection(EventEmitter):
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._cancel_handler_tasks()
         self._wake()
-        self.emit("signalingstatechange")
-        self.emit("iceconnectionstatechange")
-        self.emit("connectionstatechange")
 
     # --- waiting helpers (rtcstack conveniences) -------------------------------------------------
 
@@ -853,6 +859,7 @@ class RTCPeerConnection(EventEmitter):
                     "ice-gathering": "icegatheringstatechange",
                     "ice-connection": "iceconnectionstatechange",
                     "connection": "connectionstatechange"}[event.what]
+            self._reported_states[event.what] = event.state
             self.emit(name)
         elif isinstance(event, NegotiationNeeded):
             self._queue_negotiation_needed()

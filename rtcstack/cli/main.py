@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help).  Keep in the order a user meets them.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("rtcstack.cli.demo", "the main job: run a STUN server on loopback and query it"),
+    "loopback": ("rtcstack.cli.loopback",
+                 "the main job: two rtcstack peers call each other on loopback (audio, video, "
+                 "data) and print what every layer did"),
+    "demo": ("rtcstack.cli.demo", "run a STUN server on loopback and query it"),
     "stun": ("rtcstack.cli.stun", "ask a STUN server for this host's mapped address"),
     "nat-type": ("rtcstack.cli.nat_type", "RFC 5780 NAT mapping and filtering behaviour"),
     "stun-server": ("rtcstack.cli.stun_server", "run a STUN server (UDP and TCP)"),

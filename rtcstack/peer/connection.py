@@ -357,6 +357,8 @@ class PeerConnection:
         self._ssrc_map: dict[int, tuple[Transceiver, RtpReceiveStream]] = {}
         self._send_ssrcs: dict[int, Transceiver] = {}
         self._next_rtcp: float | None = None
+        self._rtcp_seen = False
+        self._rtcp_sent = False
         self._now = now
         self._closed = False
         self._ever_connected = False
@@ -985,7 +987,8 @@ class PeerConnection:
         config = DtlsConfig(self.certificate, remote_fingerprints=prints,
                             require_cookie=False, keylog=self.config.keylog,
                             random_bytes=self._random)
-        self.dtls = DtlsConnection(config, self.dtls_role)
+        self.dtls = DtlsConnection(config, self.dtls_role, trace=self._trace)
+        self._trace("peer.dtls-start", role=self.dtls_role)
         self.dtls_state = "connecting"
         self._update_connection_state()
         if self.dtls_role == "client":
@@ -1027,6 +1030,7 @@ class PeerConnection:
             self._tx_srtp = create_context(profile, *tx)
             self._rx_srtp = create_context(profile, *rx)
             self.srtp_profile = profile
+            self._trace("peer.srtp-keys", profile=profile.name)
         if self.channels is not None:
             self.channels.association.config = replace(
                 self.channels.association.config, mtu=self.dtls.max_application_payload)
@@ -1090,6 +1094,10 @@ class PeerConnection:
             return 0
         protect = self._tx_srtp.protect_rtp
         packets = stream.send_frame(data, timestamp, keyframe=keyframe, now=now)
+        if stream.stats.frames_sent == 1:
+            self._trace("peer.rtp-first-sent", mid=transceiver.mid, kind=transceiver.kind,
+                        codec=transceiver.send_codec.name if transceiver.send_codec else None,
+                        ssrc=transceiver.ssrc, packets=len(packets))
         for packet in packets:
             self._send_payload(protect(packet))
         return len(packets)
@@ -1178,6 +1186,9 @@ class PeerConnection:
             self._trace("peer.rtp-unroutable", ssrc=packet.ssrc, pt=packet.payload_type)
             return
         t, stream = routed
+        if not stream.stats.packets_received and not stream.stats.header_bytes_received:
+            self._trace("peer.rtp-first-received", mid=t.mid, kind=t.kind, ssrc=packet.ssrc,
+                        pt=packet.payload_type)
         stream.handle_packet(packet, now=self._now)
         self._drain_receive(t, stream)
 
@@ -1204,6 +1215,9 @@ class PeerConnection:
             self.stats.rtcp_parse_errors += 1
             self._trace("peer.rtcp-drop", error=str(exc))
             return
+        if not self._rtcp_seen:
+            self._rtcp_seen = True
+            self._trace("peer.rtcp-first-received", packets=[type(p).__name__ for p in packets])
         for packet in packets:
             self._on_rtcp_packet(packet)
 
@@ -1281,6 +1295,9 @@ class PeerConnection:
         ssrcs = [p.ssrc for p in packets if isinstance(p, (SenderReport, ReceiverReport))]
         packets.append(Sdes(tuple(SdesChunk(s, ((SdesItemType.CNAME, self._cname.encode()),))
                                   for s in ssrcs)))
+        if not self._rtcp_sent:
+            self._rtcp_sent = True
+            self._trace("peer.rtcp-first-sent", packets=[type(p).__name__ for p in packets])
         self._send_rtcp(packets)
 
     _wallclock_offset = 0.0
@@ -1513,7 +1530,8 @@ class PeerConnection:
         self.ice.close(now=now)
         self._drain_ice()
         self._closed = True
-        self._set_signaling(SignalingState.CLOSED)
+        # W3C §4.4.1.3 close(): the states become "closed" without firing events.
+        self.signaling_state = SignalingState.CLOSED
         self.ice_connection_state = IceConnectionState.CLOSED
         self.connection_state = ConnectionState.CLOSED
         self.dtls_state = "closed"
