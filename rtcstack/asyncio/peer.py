@@ -35,7 +35,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from rtcstack.asyncio.ice import IceTransport
 from rtcstack.asyncio.timer import DeadlineTimer
@@ -164,6 +164,8 @@ class RTCStats(dict[str, Any]):
 
 # --- events ---------------------------------------------------------------------------------
 
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
 
 class EventEmitter:
     """``on(name, handler)`` (or ``@on(name)``), ``off``, and ``emit``.  A coroutine
@@ -172,6 +174,12 @@ class EventEmitter:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Callable[..., Any]]] = {}
         self._handler_tasks: set[asyncio.Task[Any]] = set()
+
+    @overload
+    def on(self, event: str) -> Callable[[_Handler], _Handler]: ...
+
+    @overload
+    def on(self, event: str, handler: _Handler) -> _Handler: ...
 
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
         if handler is None:

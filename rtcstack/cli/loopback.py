@@ -200,13 +200,19 @@ async def _call(args: argparse.Namespace, timeline: Timeline) -> dict[str, Any]:
     try:
         timeline.start = time.perf_counter()
         await alice.setLocalDescription()
-        timeline.add("alice", "sdp", _describe(alice.localDescription))
-        await bob.setRemoteDescription(alice.localDescription)
+        offer = alice.localDescription
+        if offer is None:  # pragma: no cover - set just above
+            raise ConnectionError("no local offer")
+        timeline.add("alice", "sdp", _describe(offer))
+        await bob.setRemoteDescription(offer)
         for c in pending["bob"]:
             await bob.addIceCandidate(c)
         await bob.setLocalDescription()
-        timeline.add("bob", "sdp", _describe(bob.localDescription))
-        await alice.setRemoteDescription(bob.localDescription)
+        answer = bob.localDescription
+        if answer is None:  # pragma: no cover - set just above
+            raise ConnectionError("no local answer")
+        timeline.add("bob", "sdp", _describe(answer))
+        await alice.setRemoteDescription(answer)
         for c in pending["alice"]:
             await alice.addIceCandidate(c)
         await asyncio.gather(alice.wait_connected(15), bob.wait_connected(15))
@@ -256,7 +262,7 @@ def _summary(result: dict[str, Any], seconds: float) -> list[str]:
     for who, report in result["stats"].items():
         values = list(report.values())
         by_id = {s["id"]: s for s in values}
-        transport = next((s for s in values if s["type"] == "transport"), {})
+        transport: dict[str, Any] = next((s for s in values if s["type"] == "transport"), {})
         pair = by_id.get(transport.get("selectedCandidatePairId"), {})
         local = by_id.get(pair.get("localCandidateId"), {})
         remote = by_id.get(pair.get("remoteCandidateId"), {})
