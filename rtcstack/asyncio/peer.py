@@ -597,7 +597,10 @@ class RTCPeerConnection(EventEmitter):
     # --- transceivers ---------------------------------------------------------------------------
 
     def getTransceivers(self) -> list[RTCRtpTransceiver]:
-        return [self._wrap(t) for t in self._core.transceivers]
+        """W3C §4.4.1.6: a stopped transceiver whose m-section the negotiation rejected is
+        removed from the set (the core keeps it: the m-line stays, rejected, in the SDP)."""
+        return [self._wrap(t) for t in self._core.transceivers
+                if t.current_direction != "stopped" or self._closed]
 
     def getSenders(self) -> list[RTCRtpSender]:
         return [t.sender for t in self.getTransceivers()]
@@ -988,6 +991,8 @@ class RTCPeerConnection(EventEmitter):
                 if sender.track is track:
                     return
                 continue
+            if sender.track is not track:
+                continue  # replaceTrack while waiting: the old track's frame is not sent
             sender.media_frames += 1
             sender.last_frame = frame
             codec = self._core.sending_codec(core_t)

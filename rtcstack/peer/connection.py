@@ -91,7 +91,7 @@ from rtcstack.sctp import (
 )
 from rtcstack.sdp.attributes import Fingerprint, Msid
 from rtcstack.sdp.codecs import Codec
-from rtcstack.sdp.description import SessionDescription
+from rtcstack.sdp.description import MediaSection, SessionDescription
 from rtcstack.sdp.errors import NegotiationError
 from rtcstack.sdp.jsep import (
     DataChannelSpec,
@@ -390,6 +390,10 @@ class PeerConnection:
         self._check_open()
         if direction not in ("sendrecv", "sendonly", "recvonly", "inactive"):
             raise ValueError(f"invalid direction {direction!r}")
+        if transceiver.stopped:
+            # W3C §5.4 direction setter: "If transceiver.[[Stopping]] is true, throw an
+            # InvalidStateError."
+            raise InvalidStateError("the transceiver is stopped")
         if transceiver.direction != direction:
             transceiver.direction = direction
             self._update_negotiation_needed()
@@ -452,7 +456,7 @@ class PeerConnection:
 
     def _has_data_section(self) -> bool:
         for d in (self.current_local, self.pending_local):
-            if d is not None and any(m.kind == "application" and not m.rejected
+            if d is not None and any(m.kind == "application" and not _rejected(m)
                                      for m in d.sdp.media):
                 return True
         return False
@@ -485,7 +489,7 @@ class PeerConnection:
 
     def _remote_has_data(self) -> bool:
         d = self.pending_remote or self.current_remote
-        return d is not None and any(m.kind == "application" and not m.rejected
+        return d is not None and any(m.kind == "application" and not _rejected(m)
                                      for m in d.sdp.media)
 
     def _data_mid(self) -> str | None:
@@ -645,7 +649,7 @@ class PeerConnection:
             self._snapshot = self._take_snapshot()
         rtp = [m for m in offer.media if m.kind in ("audio", "video")]
         for index, section in enumerate(offer.media):
-            if section.kind not in ("audio", "video") or section.rejected:
+            if section.kind not in ("audio", "video") or _rejected(section):
                 continue
             if any(t.mid == section.mid for t in self.transceivers):
                 continue
@@ -663,7 +667,7 @@ class PeerConnection:
                 continue
             mid = section.mid
             t = next((t for t in self.transceivers if t.mid is not None and t.mid == mid), None)
-            if t is None and not section.rejected:
+            if t is None and not _rejected(section):
                 t = next((t for t in self.transceivers
                           if t.mid is None and t.kind == section.kind and not t.stopped
                           and t.has_track), None)
@@ -747,7 +751,7 @@ class PeerConnection:
     def _apply_rtp(self, t: Transceiver, section: NegotiatedSection) -> None:
         was_receiving = t.receiving
         if section.rejected:
-            t.current_direction = "inactive"
+            t.current_direction = "stopped"  # W3C §5.4 currentDirection of a stopped one
             t.stopped = True  # W3C §4.4.1.5: a rejected section stops its transceiver
             self._drop_send(t)
             if was_receiving:
@@ -948,7 +952,10 @@ class PeerConnection:
         elif ice is IceConnectionState.DISCONNECTED:
             new = ConnectionState.DISCONNECTED
         elif ice in (IceConnectionState.CONNECTED, IceConnectionState.COMPLETED) \
-                and dtls == "connected":
+                and dtls in ("connected", "closed"):
+            # W3C §4.3.3 "connected": every DTLS transport "connected" or "closed" -- a peer's
+            # close_notify does not make the connection "connecting" again; ICE consent
+            # (RFC 7675) then takes it to "disconnected" and "failed".
             new = ConnectionState.CONNECTED
         elif ice is IceConnectionState.NEW and dtls in ("new", "closed"):
             new = ConnectionState.NEW
@@ -1427,12 +1434,12 @@ class PeerConnection:
         local = self.current_local.sdp if self.current_local else None
         if local is None:
             return bool(self.transceivers or self.data_channel_requests)
-        if self.data_channel_requests and not any(m.kind == "application" and not m.rejected
+        if self.data_channel_requests and not any(m.kind == "application" and not _rejected(m)
                                                   for m in local.media):
             return True
         for t in self.transceivers:
             if t.stopped:
-                if t.mid is not None and any(m.mid == t.mid and not m.rejected
+                if t.mid is not None and any(m.mid == t.mid and not _rejected(m)
                                              for m in local.media):
                     return True
                 continue
@@ -1569,6 +1576,12 @@ def _credentials(description: SessionDescription) -> tuple[str | None, str | Non
         if not section.rejected:
             ufrag, pwd = description.ice_credentials(section)
             if ufrag:
+def _rejected(section: MediaSection) -> bool:
+    """RFC 3264 §6 port zero -- except an RFC 8843 §6 ``a=bundle-only`` section, which has
+    port zero because it shares the BUNDLE transport, and is not rejected."""
+    return section.rejected and not section.bundle_only
+
+
                 return ufrag, pwd
     return None, None
 
