@@ -1,0 +1,591 @@
+"""rtcstack's asyncio RTCPeerConnection against itself over real loopback UDP: the W3C API.
+
+Two peers in one event loop (``addresses=["127.0.0.1"], loopback=True``) and the behaviour a web
+application relies on (W3C WebRTC 1.0, https://w3c.github.io/webrtc-pc/): the signaling state
+machine and its errors (§4.3.1, §4.4.1.5-6), implicit descriptions, pranswer and rollback,
+trickle ICE through ``icecandidate`` (§4.8), transceivers and ``replaceTrack`` (§5), data
+channels with every RTCDataChannelInit member (§6), ``getStats`` (webrtc-stats), and ``close()``
+leaving no task, socket or timer behind.  Negotiation-needed, perfect negotiation and ICE restart
+are in ``test_asyncio_peer_negotiation.py``.
+
+Nothing here depends on timing beyond generous deadlines: every wait is for a condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from rtcstack.asyncio.peer import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    RTCTrackEvent,
+)
+from rtcstack.common.errors import InvalidStateError
+from rtcstack.media import ToneTrack, VideoPatternTrack, pattern_frame_number
+from tests.helpers import run
+
+# --- helpers shared by the RTCPeerConnection tests (imported by the other two files) ----------
+
+LOOPBACK: dict[str, Any] = {"addresses": ["127.0.0.1"], "loopback": True}
+STATE_EVENTS = {
+    "signalingstatechange": "signalingState",
+    "icegatheringstatechange": "iceGatheringState",
+    "iceconnectionstatechange": "iceConnectionState",
+    "connectionstatechange": "connectionState",
+}
+
+
+def make_pc(configuration: RTCConfiguration | None = None, **options: Any) -> RTCPeerConnection:
+    return RTCPeerConnection(configuration, **{**LOOPBACK, **options})
+
+
+class Recorder:
+    """What a page's listeners would log: every state event with the attribute read in the
+    handler, negotiationneeded, track and datachannel events, trickled candidates."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self.pc = pc
+        self.states: dict[str, list[str]] = {name: [] for name in STATE_EVENTS}
+        self.negotiationneeded = 0
+        self.tracks: list[RTCTrackEvent] = []
+        self.channels: list[RTCDataChannel] = []
+        self.candidates: list[RTCIceCandidate | None] = []
+        for name, attribute in STATE_EVENTS.items():
+            pc.on(name, lambda n=name, a=attribute: self.states[n].append(getattr(pc, a)))
+        pc.on("negotiationneeded", self._on_negotiationneeded)
+        pc.on("track", self.tracks.append)
+        pc.on("datachannel", self.channels.append)
+        pc.on("icecandidate", self.candidates.append)
+
+    def _on_negotiationneeded(self) -> None:
+        self.negotiationneeded += 1
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0,
+                   what: str = "condition") -> None:
+    """Poll ``condition`` until it holds (a wait for a condition, never a fixed sleep)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def settle() -> None:
+    """Let queued callbacks (negotiationneeded is fired from a queued task) run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def exchange(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:
+    """One offer/answer with implicit descriptions (candidates in the SDP)."""
+    await offerer.setLocalDescription()
+    assert offerer.localDescription is not None
+    await answerer.setRemoteDescription(offerer.localDescription)
+    await answerer.setLocalDescription()
+    assert answerer.localDescription is not None
+    await offerer.setRemoteDescription(answerer.localDescription)
+
+
+async def connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection,
+                  timeout: float = 10.0) -> None:
+    await exchange(offerer, answerer)
+    await asyncio.gather(offerer.wait_connected(timeout), answerer.wait_connected(timeout))
+
+
+async def frame_numbers(track: Any, count: int, timeout: float = 10.0) -> list[int | None]:
+    """The pattern numbers of the next ``count`` video frames of a received track."""
+    async def take() -> list[int | None]:
+        return [pattern_frame_number(await track.recv()) for _ in range(count)]
+    return await asyncio.wait_for(take(), timeout)
+
+
+async def next_frame(track: Any, timeout: float = 10.0) -> Any:
+    return await asyncio.wait_for(track.recv(), timeout)
+
+
+async def received_sizes(track: Any, count: int, timeout: float = 10.0) -> set[tuple[int, int]]:
+    sizes = set()
+    for _ in range(count):
+        frame = await next_frame(track, timeout)
+        sizes.add((frame.width, frame.height))
+    return sizes
+
+
+def udp_socket_inodes() -> set[str]:
+    """The inodes of this process's open UDP sockets (``/proc/self/fd`` against
+    ``/proc/net/udp{,6}``)."""
+    udp: set[str] = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                udp.update(line.split()[9] for line in f if line.strip())
+        except OSError:
+            pass
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        match = re.fullmatch(r"socket:\[(\d+)\]", target)
+        if match and match.group(1) in udp:
+            mine.add(match.group(1))
+    return mine
+
+
+def scheduled_handles(loop: asyncio.AbstractEventLoop) -> int:
+    """Live timer handles of the loop (``loop._scheduled``, CPython's base event loop)."""
+    scheduled = getattr(loop, "_scheduled", [])
+    return sum(1 for h in scheduled if not h.cancelled())
+
+
+async def raises(error: type[BaseException], action: Awaitable[Any] | Callable[[], Any]) -> None:
+    with pytest.raises(error):
+        result = action() if callable(action) else action
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            await result
+
+
+# --- signaling (W3C §4.3.1, §4.4.1.5, §4.4.1.6) ----------------------------------------------
+
+
+def test_signaling_state_machine_errors_and_events() -> None:
+    """The states an offer/answer walks through, the InvalidStateErrors of JSEP §5.5/5.6 for a
+    description of the wrong type, and the events fired for each change."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        assert (a.signalingState, a.iceGatheringState, a.iceConnectionState,
+                a.connectionState) == ("stable", "new", "new", "new")
+        assert a.localDescription is None and a.remoteDescription is None
+        # nothing to answer in stable
+        await raises(InvalidStateError, a.createAnswer())
+        await raises(InvalidStateError, a.setLocalDescription({"type": "answer", "sdp": ""}))
+        a.addTransceiver("audio")
+        offer = await a.createOffer()
+        assert offer.type == "offer" and offer.sdp.startswith("v=0")
+        await raises(InvalidStateError, a.setRemoteDescription(
+            RTCSessionDescription(offer.sdp, "answer")))
+        await a.setLocalDescription(offer)
+        assert a.signalingState == "have-local-offer"
+        assert a.localDescription is not None and a.localDescription.type == "offer"
+        assert a.pendingLocalDescription is not None and a.currentLocalDescription is None
+        # W3C §4.4.1.6 (JSEP §5.5): a local answer needs a remote offer
+        await raises(InvalidStateError, a.setLocalDescription({"type": "answer",
+                                                               "sdp": offer.sdp}))
+        await b.setRemoteDescription(a.localDescription)
+        assert b.signalingState == "have-remote-offer"
+        assert b.remoteDescription is not None and b.remoteDescription.type == "offer"
+        # JSEP §5.2: no offer from have-remote-offer; no remote answer there either
+        await raises(InvalidStateError, b.createOffer())
+        await raises(InvalidStateError, b.setRemoteDescription(
+            RTCSessionDescription(offer.sdp, "answer")))
+        answer = await b.createAnswer()
+        assert answer.type == "answer"
+        await b.setLocalDescription(answer)
+        assert b.signalingState == "stable"
+        assert b.currentLocalDescription is not None
+        await a.setRemoteDescription(answer)
+        assert a.signalingState == "stable"
+        assert a.currentLocalDescription is not None and a.pendingLocalDescription is None
+        await raises(InvalidStateError, a.setRemoteDescription(answer))  # stable again
+        await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
+        await settle()
+        assert ra.states["signalingstatechange"] == ["have-local-offer", "stable"]
+        assert rb.states["signalingstatechange"] == ["have-remote-offer", "stable"]
+        for r in (ra, rb):
+            assert r.states["icegatheringstatechange"] == ["gathering", "complete"]
+            ice = r.states["iceconnectionstatechange"]
+            assert ice[0] == "checking" and ice[-1] in ("connected", "completed")
+            assert "connected" in ice and len(ice) == len(set(ice))
+            assert r.states["connectionstatechange"] == ["connecting", "connected"]
+        await a.close()
+        await b.close()
+        assert a.signalingState == "closed" and a.connectionState == "closed"
+        assert a.iceConnectionState == "closed"
+        # every method of a closed connection raises InvalidStateError (W3C §4.4.1.1)
+        await raises(InvalidStateError, a.createOffer())
+        await raises(InvalidStateError, a.setLocalDescription())
+        await raises(InvalidStateError, a.setRemoteDescription(answer))
+        await raises(InvalidStateError, a.addIceCandidate(None))
+        await raises(InvalidStateError, lambda: a.addTransceiver("video"))
+        await raises(InvalidStateError, lambda: a.createDataChannel("x"))
+        await raises(InvalidStateError, lambda: a.addTrack(ToneTrack()))
+    run(main(), 30)
+
+
+def test_implicit_set_local_description_offer_and_answer() -> None:
+    """W3C §4.4.1.6: setLocalDescription() creates the offer or answer the state calls for;
+    descriptions given as dictionaries are accepted."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        a.createDataChannel("x")
+        await a.setLocalDescription()
+        assert a.signalingState == "have-local-offer" and a.localDescription is not None
+        assert a.localDescription.type == "offer"
+        await b.setRemoteDescription(a.localDescription.to_json())
+        await b.setLocalDescription()
+        assert b.signalingState == "stable" and b.localDescription is not None
+        assert b.localDescription.type == "answer"
+        await a.setRemoteDescription({"type": "answer", "sdp": b.localDescription.sdp})
+        await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
+        # a second implicit offer in have-local-offer is allowed too
+        a.addTransceiver("audio")
+        await a.setLocalDescription()
+        await a.setLocalDescription()
+        assert a.signalingState == "have-local-offer"
+        await a.close()
+        await b.close()
+    run(main(), 30)
+
+
+def test_pranswer_then_answer() -> None:
+    """A provisional answer (W3C have-local-pranswer / have-remote-pranswer), then the final
+    answer: both sides end stable and connected."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        a.addTransceiver("audio")
+        a.createDataChannel("x")
+        await a.setLocalDescription()
+        assert a.localDescription is not None
+        await b.setRemoteDescription(a.localDescription)
+        answer = await b.createAnswer()
+        await b.setLocalDescription(RTCSessionDescription(answer.sdp, "pranswer"))
+        assert b.signalingState == "have-local-pranswer"
+        assert b.localDescription is not None and b.localDescription.type == "pranswer"
+        await a.setRemoteDescription(b.localDescription)
+        assert a.signalingState == "have-remote-pranswer"
+        # an answer can still come; createAnswer works in have-local-pranswer
+        await b.setLocalDescription()
+        assert b.localDescription is not None and b.localDescription.type == "answer"
+        await a.setRemoteDescription(b.localDescription)
+        assert a.signalingState == b.signalingState == "stable"
+        await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
+        await settle()
+        assert ra.states["signalingstatechange"] == [
+            "have-local-offer", "have-remote-pranswer", "stable"]
+        assert rb.states["signalingstatechange"] == [
+            "have-remote-offer", "have-local-pranswer", "stable"]
+        await a.close()
+        await b.close()
+    run(main(), 30)
+
+
+# --- trickle ICE (W3C §4.8.1, RFC 8838) --------------------------------------------------------
+
+
+def _without_candidates(sdp: str) -> str:
+    return "".join(line + "\r\n" for line in sdp.splitlines()
+                   if not line.startswith(("a=candidate:", "a=end-of-candidates")))
+
+
+def test_trickle_ice_through_icecandidate_events_only() -> None:
+    """Descriptions travel without candidates; candidates only as ``icecandidate`` events over
+    an ordered signaling channel, where they arrive before the description they belong to --
+    the receiver buffers them as applications do (addIceCandidate before setRemoteDescription
+    is an InvalidStateError), then the ``None`` end-of-candidates."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        channel = a.createDataChannel("trickle")
+        a.addTransceiver("audio")
+        pending: dict[RTCPeerConnection, list[RTCIceCandidate | None]] = {a: [], b: []}
+        added: dict[RTCPeerConnection, list[RTCIceCandidate | None]] = {a: [], b: []}
+
+        async def deliver_candidate(to: RTCPeerConnection, c: RTCIceCandidate | None) -> None:
+            if to.remoteDescription is None:
+                with pytest.raises(InvalidStateError):
+                    await to.addIceCandidate(c)
+                pending[to].append(c)
+                return
+            await to.addIceCandidate(c)
+            added[to].append(c)
+
+        async def deliver_description(to: RTCPeerConnection,
+                                      d: RTCSessionDescription) -> None:
+            await to.setRemoteDescription(d)
+            buffered, pending[to] = pending[to], []
+            for c in buffered:
+                await to.addIceCandidate(c)
+                added[to].append(c)
+
+        # the signaling channel: what each side produced, in order
+        outbox: dict[RTCPeerConnection, list[Any]] = {a: [], b: []}
+        for pc in (a, b):
+            pc.on("icecandidate", lambda c, pc=pc: outbox[pc].append(c))
+
+        offer = await a.createOffer()
+        assert "a=candidate" not in offer.sdp
+        await a.setLocalDescription(offer)
+        await a.wait_gathering_complete(10)
+        # the candidates (and the end) were produced while setting the offer: they go first
+        for c in outbox[a]:
+            await deliver_candidate(b, c)
+        assert pending[b] and pending[b][-1] is None
+        await deliver_description(b, RTCSessionDescription(offer.sdp, "offer"))
+        answer = await b.createAnswer()
+        assert "a=candidate" not in answer.sdp
+        await b.setLocalDescription(answer)
+        await b.wait_gathering_complete(10)
+        # the answer first this time, then b's candidates
+        await deliver_description(a, RTCSessionDescription(_without_candidates(answer.sdp),
+                                                           "answer"))
+        for c in outbox[b]:
+            await deliver_candidate(a, c)
+        await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
+        await channel.wait_open(10)
+        for r, pc in ((ra, a), (rb, b)):
+            real = [c for c in r.candidates if c is not None]
+            assert real and r.candidates[-1] is None and r.candidates.count(None) == 1
+            assert pc.localDescription is not None
+            sdp = pc.localDescription.sdp
+            ufrag = re.search(r"a=ice-ufrag:(\S+)", sdp)
+            first_mid = re.search(r"a=mid:(\S+)", sdp)
+            assert ufrag and first_mid
+            for c in real:
+                assert c.candidate.startswith("candidate:") and " typ host" in c.candidate
+                assert (c.sdpMid, c.sdpMLineIndex) == (first_mid.group(1), 0)
+                assert c.usernameFragment == ufrag.group(1)
+                # localDescription carries every candidate gathered so far (W3C §4.4.1.2)
+                assert "a=" + c.candidate in sdp
+            assert "a=end-of-candidates" in sdp
+        assert added[b][-1] is None and added[a][-1] is None
+        # the selected pair uses the trickled candidates
+        stats = await a.getStats()
+        transport = next(s for s in stats.values() if s.type == "transport")
+        pair = stats[transport.selectedCandidatePairId]
+        remote = stats[pair.remoteCandidateId]
+        assert any(f" {remote.port} typ host" in c.candidate for c in outbox[b] if c)
+        await a.close()
+        await b.close()
+    run(main(), 30)
+
+
+# --- transceivers (W3C §5) ---------------------------------------------------------------------
+
+
+async def goes_quiet(read: Callable[[], Awaitable[int]], period: float = 0.3,
+                     timeout: float = 5.0) -> int:
+    """Wait until ``read()`` stops increasing for ``period`` s (what is in flight lands);
+    TimeoutError if it keeps increasing -- absence can only be seen over a quiet period."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    value = await read()
+    while True:
+        await asyncio.sleep(period)
+        now = await read()
+        if now == value:
+            return now
+        if loop.time() > deadline:
+            raise TimeoutError(f"still increasing: {value} -> {now}")
+        value = now
+
+
+async def packets_received(pc: RTCPeerConnection, kind: str) -> int:
+    stats = await pc.getStats()
+    return sum(s.packetsReceived for s in stats.values()
+               if s.type == "inbound-rtp" and s.kind == kind)
+
+
+async def packets_sent(pc: RTCPeerConnection, kind: str) -> int:
+    stats = await pc.getStats()
+    return sum(s.packetsSent for s in stats.values()
+               if s.type == "outbound-rtp" and s.kind == kind)
+
+
+def test_add_transceiver_every_direction_and_the_answer() -> None:
+    """addTransceiver with each direction (and a track): the answerer's transceivers, their
+    directions and currentDirections, the track events, getSenders/getReceivers."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        tone = ToneTrack()
+        video = VideoPatternTrack(width=160, height=120, fps=15)
+        offered = [
+            a.addTransceiver(tone, direction="sendrecv"),
+            a.addTransceiver(video, direction="sendonly"),
+            a.addTransceiver("audio", direction="recvonly"),
+            a.addTransceiver("video", direction="inactive"),
+        ]
+        assert [t.mid for t in offered] == [None] * 4  # not associated before an offer
+        assert [t.direction for t in offered] == ["sendrecv", "sendonly", "recvonly",
+                                                  "inactive"]
+        assert offered[0].sender.track is tone and offered[1].sender.track is video
+        assert offered[2].sender.track is None
+        assert a.getSenders() == [t.sender for t in offered]
+        assert a.getReceivers() == [t.receiver for t in offered]
+        assert [r.track.kind for r in a.getReceivers()] == ["audio", "video", "audio", "video"]
+        with pytest.raises(ValueError):
+            a.addTransceiver("audio", direction="sideways")
+        with pytest.raises(ValueError):
+            a.addTransceiver("text")
+        await connect(a, b)
+        mids = [t.mid for t in offered]
+        assert None not in mids and len(set(mids)) == 4
+        remote = b.getTransceivers()
+        assert [t.mid for t in remote] == mids
+        assert [t.kind for t in remote] == ["audio", "video", "audio", "video"]
+        # created by the offer, with no track to send: recvonly (W3C §4.4.1.6)
+        assert [t.direction for t in remote] == ["recvonly"] * 4
+        assert [t.currentDirection for t in remote] == ["recvonly", "recvonly", "inactive",
+                                                        "inactive"]
+        assert [t.currentDirection for t in offered] == ["sendonly", "sendonly", "inactive",
+                                                         "inactive"]
+        # a track event for each receiving transceiver, none for the rest
+        assert [e.transceiver.mid for e in rb.tracks] == mids[:2]
+        assert [e.track.kind for e in rb.tracks] == ["audio", "video"]
+        assert all(e.track is e.receiver.track and e.transceiver.receiver is e.receiver
+                   for e in rb.tracks)
+        assert not ra.tracks
+        audio_frame = await next_frame(rb.tracks[0].track)
+        video_frame = await next_frame(rb.tracks[1].track)
+        assert audio_frame.sample_rate == 48000
+        assert (video_frame.width, video_frame.height) == (160, 120)
+        # the answerer adds a track to the recvonly audio transceiver: it becomes sendrecv
+        sender = b.addTrack(ToneTrack())
+        assert sender is remote[0].sender and remote[0].direction == "sendrecv"
+        await settle()
+        assert rb.negotiationneeded == 1
+        await exchange(b, a)
+        assert remote[0].currentDirection == "sendrecv"
+        assert offered[0].currentDirection == "sendrecv"
+        assert [e.transceiver for e in ra.tracks] == [offered[0]]
+        await next_frame(ra.tracks[0].track)
+        await a.close()
+        await b.close()
+    run(main(), 40)
+
+
+def test_remove_track_and_add_a_track_mid_call() -> None:
+    """removeTrack stops sending at once and, after renegotiation, the transceivers become
+    recvonly/inactive and the other side receives nothing more; a track added mid-call
+    arrives after its renegotiation."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        channel = a.createDataChannel("x")
+        await connect(a, b)
+        await channel.wait_open(10)
+        await settle()
+        assert ra.negotiationneeded == 1
+        # mid-call: a video track, then renegotiation
+        sender = a.addTrack(VideoPatternTrack(width=160, height=120, fps=15))
+        await settle()
+        assert ra.negotiationneeded == 2
+        await exchange(a, b)
+        assert len(rb.tracks) == 1 and rb.tracks[0].track.kind == "video"
+        await frame_numbers(rb.tracks[0].track, 3)
+        transceiver = a.getTransceivers()[0]
+        assert transceiver.currentDirection == "sendonly"
+        # removeTrack
+        a.removeTrack(sender)
+        assert sender.track is None and transceiver.direction == "recvonly"
+        await settle()
+        assert ra.negotiationneeded == 3
+        await exchange(a, b)
+        assert transceiver.currentDirection == "inactive"
+        remote = b.getTransceivers()[0]
+        assert remote.currentDirection == "inactive"
+        # nothing more is sent or received
+        sent = await goes_quiet(lambda: packets_sent(a, "video"))
+        received = await goes_quiet(lambda: packets_received(b, "video"))
+        assert await packets_sent(a, "video") == sent
+        assert await packets_received(b, "video") == received
+        # the data channel kept working through both renegotiations
+        got: list[Any] = []
+        rb.channels[0].on("message", got.append)
+        channel.send("still here")
+        await wait_for(lambda: got == ["still here"], what="a message")
+        await a.close()
+        await b.close()
+    run(main(), 40)
+
+
+def test_replace_track_switches_video_without_renegotiation() -> None:
+    """RTCRtpSender.replaceTrack (W3C §5.2): the receiver sees the new source's frames (told
+    apart by size), no negotiationneeded fires, the signaling state stays stable; a track of
+    the other kind is refused; replaceTrack(None) stops sending."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        small = VideoPatternTrack(width=160, height=120, fps=15)
+        large = VideoPatternTrack(width=320, height=240, fps=15)
+        sender = a.addTrack(small)
+        await connect(a, b)
+        track = rb.tracks[0].track
+        assert (160, 120) in await received_sizes(track, 3)
+        await settle()
+        before = ra.negotiationneeded
+        await sender.replaceTrack(large)
+        assert sender.track is large
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while (frame := await next_frame(track)).width != 320:
+            assert loop.time() < deadline
+        assert (frame.width, frame.height) == (320, 240)
+        assert await received_sizes(track, 3) == {(320, 240)}
+        await settle()
+        assert ra.negotiationneeded == before and a.signalingState == "stable"
+        with pytest.raises(TypeError):
+            await sender.replaceTrack(ToneTrack())
+        await sender.replaceTrack(None)
+        assert sender.track is None
+        await goes_quiet(lambda: packets_sent(a, "video"))
+        # and back: sending resumes with no negotiation
+        await sender.replaceTrack(small)
+        await wait_for(lambda: small.readyState == "live", what="live")
+        while (frame := await next_frame(track)).width != 160:
+            assert loop.time() < deadline + 10
+        assert ra.negotiationneeded == before
+        await a.close()
+        await b.close()
+    run(main(), 40)
+
+
+def test_transceiver_stop_rejects_its_section() -> None:
+    """transceiver.stop() (W3C §5.4): negotiation needed; the next offer rejects the section
+    with port 0; afterwards both sides' transceivers are stopped and gone from
+    getTransceivers(), and the other transceiver keeps its media."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        audio = a.addTransceiver(ToneTrack())
+        video = a.addTransceiver(VideoPatternTrack(width=160, height=120, fps=15))
+        await connect(a, b)
+        await settle()
+        nn = ra.negotiationneeded
+        audio.stop()
+        assert audio.direction == "stopped"
+        await settle()
+        assert ra.negotiationneeded == nn + 1
+        offer = await a.createOffer()
+        m_lines = [line for line in offer.sdp.splitlines() if line.startswith("m=")]
+        assert m_lines[0].startswith("m=audio 0 ") and not m_lines[1].startswith("m=video 0 ")
+        await exchange(a, b)
+        assert audio.currentDirection == "stopped"
+        assert a.getTransceivers() == [video]
+        assert [t.mid for t in b.getTransceivers()] == [video.mid]
+        assert b.remoteDescription is not None
+        assert re.search(r"^m=audio 0 ", b.remoteDescription.sdp, re.M)
+        await settle()
+        assert ra.negotiationneeded == nn + 1 and rb.negotiationneeded == 0
+        video_track = next(e.track for e in rb.tracks if e.track.kind == "video")
+        await frame_numbers(video_track, 2)
+        with pytest.raises(InvalidStateError):
+            audio.direction = "sendrecv"
+        await a.close()
+        await b.close()
+    run(main(), 40)
