@@ -643,3 +643,25 @@ def test_keyframe_gate_off_hands_out_frames_after_a_loss() -> None:
     assert got == [True, False, False]  # frames 0, 2, 3
     assert rx.stats.frames_dropped == 1
     assert [type(p) for p in rx.poll_feedback(now=1.0)] == [Pli]
+
+
+def test_continue_from_keeps_numbering_across_a_renegotiation() -> None:
+    # A re-offer may change the payload type and the extension IDs of an SSRC already sending
+    # (aiortc renumbers both): the new stream goes on where the old one stopped (RFC 3550 §5.1).
+    old = RtpSendStream(ssrc=SSRC, payload_type=111, clock_rate=48000, codec="opus",
+                        extensions=ExtensionMap({4: Mid.URI}), mid="0",
+                        random_bytes=SeededRandom(1))
+    sent = [RtpPacket.parse(p) for p in old.send_frame(b"\x01" * 20, 960, now=0.0)]
+    new = RtpSendStream(ssrc=SSRC, payload_type=96, clock_rate=48000, codec="opus",
+                        extensions=ExtensionMap({1: Mid.URI}), mid="0",
+                        random_bytes=SeededRandom(2))
+    new.continue_from(old)
+    (packet,) = [RtpPacket.parse(p) for p in new.send_frame(b"\x02" * 20, 1920, now=0.02)]
+    assert packet.payload_type == 96
+    assert packet.sequence_number == (sent[-1].sequence_number + 1) & 0xFFFF
+    assert (packet.timestamp - sent[-1].timestamp) & 0xFFFFFFFF == 960
+    assert dict(packet.extensions) == {1: b"0"}
+    assert new.stats.packets_sent == 2
+    with pytest.raises(ValueError):
+        RtpSendStream(ssrc=SSRC + 1, payload_type=96, clock_rate=48000,
+                      codec="opus").continue_from(old)

@@ -758,6 +758,7 @@ class PeerConnection:
                 self._events.append(TrackEnded(t))
             return
         t.current_direction = section.direction
+        old_extensions = t.extensions.uris
         t.extensions = ExtensionMap({e.id: e.uri for e in section.header_extensions})
         t.rtcp_rsize = section.rtcp_rsize
         # send side
@@ -769,7 +770,9 @@ class PeerConnection:
             use_rtx = rtx is not None and any(f[0] == "nack" and f[1] is None
                                               for f in codec.rtcp_feedback)
             if (t.send_stream is None or t.send_codec != codec
+                    or t.extensions.uris != old_extensions  # a re-offer may renumber them
                     or (use_rtx and t.send_rtx_payload_type != rtx.payload_type)):  # type: ignore[union-attr]
+                previous = t.send_stream
                 self._drop_send(t)
                 t.send_codec = codec
                 t.send_rtx_payload_type = rtx.payload_type if use_rtx and rtx else None
@@ -780,6 +783,8 @@ class PeerConnection:
                     rtx_payload_type=t.send_rtx_payload_type, extensions=t.extensions,
                     mid=t.mid, max_payload_size=self.config.max_payload_size,
                     random_bytes=self._random)
+                if previous is not None and previous.ssrc == t.ssrc:
+                    t.send_stream.continue_from(previous)
                 self._send_ssrcs[t.ssrc] = t
         elif not t.sending:
             self._drop_send(t)

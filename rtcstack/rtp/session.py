@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rtcstack.common.errors import ParseError
 from rtcstack.common.randomness import RandomBytes, default_random_bytes
@@ -327,6 +327,23 @@ class RtpSendStream:
         self._fir_seen: dict[int, int] = {}  # sender SSRC -> last FIR command sequence number
         self._sr_offsets: dict[int, float] = {}  # LSR (compact NTP) of our SRs -> ntp - now
         self.stats = RtpSendStats(ssrc=ssrc, rtx_ssrc=rtx_ssrc)
+
+    def continue_from(self, previous: RtpSendStream) -> None:
+        """Go on numbering where ``previous`` (the same SSRC before a renegotiation changed its
+        payload type or extension IDs) stopped: RFC 3550 §5.1 "The sequence number increments
+        by one for each RTP data packet sent"; a number reused under one SSRC is a replay to
+        SRTP (RFC 3711 §3.3.2) and the packet could not even be protected.  The timestamp
+        offset, the RTX numbering and the SR counts (§6.4.1) carry on too."""
+        if previous.ssrc != self.ssrc:
+            raise ValueError("only a stream of the same SSRC can be continued")
+        self._seq, self._ts_offset = previous._seq, previous._ts_offset
+        if previous.rtx_ssrc == self.rtx_ssrc:
+            self._rtx_seq = previous._rtx_seq
+            self._rtx_sender = previous._rtx_sender
+        self._sender = previous._sender
+        self._sender.clock_rate = self.clock_rate
+        self._first_packet = previous._first_packet
+        self.stats = replace(previous.stats, rtx_ssrc=self.rtx_ssrc)
 
     # --- media ------------------------------------------------------------------------------
 
