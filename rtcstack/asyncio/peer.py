@@ -252,8 +252,14 @@ class RTCDataChannel(EventEmitter):
         return channel.id if channel is not None else self._request.id
 
     @property
-    def priority(self) -> int:
-        return self._request.priority
+    def priority(self) -> str:
+        """W3C RTCPriorityType, from the DCEP priority (RFC 8831 §6.4: 128 below normal, 256
+        normal, 512 high, 1024 extra high; 0, which aiortc sends, counts as normal)."""
+        value = self._request.priority or 256
+        for limit, name in ((128, "very-low"), (256, "low"), (512, "medium")):
+            if value <= limit:
+                return name
+        return "high"
 
     @property
     def readyState(self) -> str:
@@ -279,7 +285,10 @@ class RTCDataChannel(EventEmitter):
         channel = self._request.channel
         if self._state != "open" or channel is None:
             raise InvalidStateError(f"the data channel is {self._state}")
-        channel.send(data, now=self._pc._now())
+        try:
+            channel.send(data, now=self._pc._now())
+        except ValueError as exc:  # W3C §6.2 send(): larger than maxMessageSize
+            raise TypeError(str(exc)) from exc
         self._pc._after_action()
 
     def close(self) -> None:

@@ -863,7 +863,9 @@ class PeerConnection:
                                      remote_max_message_size=self.remote_max_message_size,
                                      random_bytes=self._random, trace=self._trace)
         self.sctp_state = "connecting"
-        for request in self.data_channel_requests:
+        # Channels with an id of their own (negotiated) first, so that the ids chosen for the
+        # others (RFC 8832 §6, by DTLS role) cannot take theirs.
+        for request in sorted(self.data_channel_requests, key=lambda r: r.id is None):
             if request.channel is None:
                 self._open_request(request)
         if self.dtls_state == "connected":
@@ -1576,17 +1578,17 @@ def _parse(sdp: str) -> SessionDescription:
         raise NegotiationError(f"unparsable description: {exc}") from exc
 
 
-def _credentials(description: SessionDescription) -> tuple[str | None, str | None]:
-    for section in description.media:
-        if not section.rejected:
-            ufrag, pwd = description.ice_credentials(section)
-            if ufrag:
 def _rejected(section: MediaSection) -> bool:
     """RFC 3264 §6 port zero -- except an RFC 8843 §6 ``a=bundle-only`` section, which has
     port zero because it shares the BUNDLE transport, and is not rejected."""
     return section.rejected and not section.bundle_only
 
 
+def _credentials(description: SessionDescription) -> tuple[str | None, str | None]:
+    for section in description.media:
+        if not section.rejected:
+            ufrag, pwd = description.ice_credentials(section)
+            if ufrag:
                 return ufrag, pwd
     return None, None
 
