@@ -589,3 +589,165 @@ def test_transceiver_stop_rejects_its_section() -> None:
         await a.close()
         await b.close()
     run(main(), 40)
+
+
+# --- data channels (W3C §6) ----------------------------------------------------------------------
+
+
+def test_data_channel_init_members_reach_the_other_side() -> None:
+    """Every RTCDataChannelInit member: the remote channel (from DCEP, RFC 8832) has the same
+    label, protocol, ordered, maxRetransmits, maxPacketLifeTime, priority and id; the ids are
+    odd on the DTLS server and even on the client (RFC 8832 §6); a negotiated channel with the
+    same id on both sides opens without a datachannel event."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        made = [
+            a.createDataChannel("plain"),
+            a.createDataChannel("unordered", ordered=False, maxRetransmits=0),
+            a.createDataChannel("lifetime", ordered=False, maxPacketLifeTime=500),
+            a.createDataChannel("proto", protocol="chat.v1", priority="high"),
+            a.createDataChannel("rexmit", maxRetransmits=3, priority="very-low"),
+        ]
+        negotiated_a = a.createDataChannel("neg", negotiated=True, id=7, protocol="p")
+        negotiated_b = b.createDataChannel("neg", negotiated=True, id=7, protocol="p")
+        assert negotiated_a.id == 7 and negotiated_a.negotiated
+        assert all(ch.readyState == "connecting" for ch in made)
+        assert made[0].id is None  # W3C: null until the DTLS role is known
+        with pytest.raises(ValueError):
+            a.createDataChannel("both", maxRetransmits=1, maxPacketLifeTime=1)
+        with pytest.raises(ValueError):
+            a.createDataChannel("no id", negotiated=True)
+        await connect(a, b)
+        for ch in [*made, negotiated_a, negotiated_b]:
+            await ch.wait_open(10)
+        await wait_for(lambda: len(rb.channels) == len(made), what="datachannel events")
+        assert not ra.channels
+        stats = await a.getStats()
+        role = next(s for s in stats.values() if s.type == "transport").dtlsRole
+        parity = 1 if role == "server" else 0  # RFC 8832 §6: the client takes even ids
+        remote = {ch.label: ch for ch in rb.channels}
+        assert set(remote) == {ch.label for ch in made}
+        for ch in made:
+            other = remote[ch.label]
+            assert other.readyState == "open" and not other.negotiated
+            assert ch.id is not None and ch.id % 2 == parity and other.id == ch.id
+            assert (other.protocol, other.ordered, other.maxRetransmits,
+                    other.maxPacketLifeTime, other.priority) == (
+                ch.protocol, ch.ordered, ch.maxRetransmits, ch.maxPacketLifeTime, ch.priority)
+        assert (made[1].ordered, made[1].maxRetransmits) == (False, 0)
+        assert made[2].maxPacketLifeTime == 500
+        assert (made[3].protocol, made[3].priority) == ("chat.v1", "high")
+        assert made[4].priority == "very-low" and made[0].priority == "low"
+        assert len({ch.id for ch in made}) == len(made)
+        # every channel carries messages both ways, the negotiated pair too
+        pairs = [(ch, remote[ch.label]) for ch in made] + [(negotiated_a, negotiated_b)]
+        for x, y in pairs:
+            got_y: list[Any] = []
+            got_x: list[Any] = []
+            y.on("message", got_y.append)
+            x.on("message", got_x.append)
+            x.send(f"to b on {x.label}")
+            y.send(f"to a on {y.label}".encode())
+            await wait_for(lambda gx=got_x, gy=got_y: bool(gx and gy), what="messages")
+            assert got_y == [f"to b on {x.label}"] and got_x == [f"to a on {y.label}".encode()]
+        await a.close()
+        await b.close()
+    run(main(), 30)
+
+
+def test_data_channel_messages_of_every_kind_and_size() -> None:
+    """Text, binary and empty messages up to the SCTP transport's maxMessageSize arrive whole
+    and with their type; a larger one is a TypeError (W3C §6.2 send())."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        rb = Recorder(b)
+        channel = a.createDataChannel("sizes")
+        await connect(a, b)
+        await channel.wait_open(10)
+        await wait_for(lambda: bool(rb.channels), what="datachannel")
+        peer = rb.channels[0]
+        assert a.sctp is not None
+        limit = a.sctp.maxMessageSize
+        assert limit >= 65536
+        got: list[Any] = []
+        peer.on("message", got.append)
+        sent: list[str | bytes] = ["hello", "", b"", "héllo ✓", b"\x00", os.urandom(1200),
+                                   os.urandom(65536), "x" * 100_000, os.urandom(limit)]
+        for message in sent:
+            channel.send(message)
+        with pytest.raises(TypeError):
+            channel.send(b"\x00" * (limit + 1))
+        await wait_for(lambda: len(got) == len(sent), 20, "every message")
+        for message, received in zip(sent, got, strict=True):
+            assert received == message and type(received) is type(message)
+        await a.close()
+        await b.close()
+    run(main(), 40)
+
+
+def test_buffered_amount_and_bufferedamountlow() -> None:
+    """bufferedAmount counts what send() queued and not yet sent; it falls to 0 and
+    bufferedamountlow fires once it crosses the threshold (W3C §6.2)."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        rb = Recorder(b)
+        channel = a.createDataChannel("bulk")
+        await connect(a, b)
+        await channel.wait_open(10)
+        await wait_for(lambda: bool(rb.channels), what="datachannel")
+        received = []
+        rb.channels[0].on("message", lambda m: received.append(len(m)))
+        channel.bufferedAmountLowThreshold = 64 * 1024
+        assert channel.bufferedAmountLowThreshold == 64 * 1024
+        low: list[int] = []
+        channel.on("bufferedamountlow", lambda: low.append(channel.bufferedAmount))
+        chunk = os.urandom(16 * 1024)
+        for _ in range(64):
+            channel.send(chunk)
+        assert channel.bufferedAmount > 64 * 1024  # a megabyte cannot leave at once
+        assert channel.bufferedAmount <= 64 * len(chunk)
+        await wait_for(lambda: bool(low), 20, "bufferedamountlow")
+        assert low[0] <= 64 * 1024
+        await channel.drain(0, 20)
+        assert channel.bufferedAmount == 0
+        await wait_for(lambda: len(received) == 64, 20, "all of it")
+        assert len(low) == 1
+        await a.close()
+        await b.close()
+    run(main(), 40)
+
+
+@pytest.mark.parametrize("closer", ["offerer", "answerer"])
+def test_data_channel_close_from_either_side(closer: str) -> None:
+    """RTCDataChannel.close() (W3C §6.2, RFC 8831 §6.7 stream reset): close fires on both
+    sides, both end "closed", sending is refused, and the other channels stay open."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        rb = Recorder(b)
+        doomed = a.createDataChannel("doomed")
+        survivor = a.createDataChannel("survivor")
+        await connect(a, b)
+        await doomed.wait_open(10)
+        await survivor.wait_open(10)
+        await wait_for(lambda: len(rb.channels) == 2, what="datachannels")
+        remote = {ch.label: ch for ch in rb.channels}
+        ours, theirs = doomed, remote["doomed"]
+        closes: list[str] = []
+        ours.on("close", lambda: closes.append("a"))
+        theirs.on("close", lambda: closes.append("b"))
+        (ours if closer == "offerer" else theirs).close()
+        assert (ours if closer == "offerer" else theirs).readyState in ("closing", "closed")
+        await wait_for(lambda: sorted(closes) == ["a", "b"], 10, "close on both sides")
+        assert ours.readyState == theirs.readyState == "closed"
+        with pytest.raises(InvalidStateError):
+            ours.send("late")
+        got: list[Any] = []
+        remote["survivor"].on("message", got.append)
+        survivor.send("alive")
+        await wait_for(lambda: got == ["alive"], what="the other channel")
+        await settle()
+        assert sorted(closes) == ["a", "b"]  # once each
+        await a.close()
+        await b.close()
+    run(main(), 30)
