@@ -257,4 +257,12 @@ def _rtp_stats(t: Transceiver, ts: float, transport_id: str, extra: Mapping[str,
                    "kind": kind, "ssrc": ssrc, "transportId": transport_id,
                    "codecId": codec_id, "localId": f"IT{ssrc}",
                    "packetsSent": rs.remote_packets_sent, "bytesSent": rs.remote_bytes_sent,
-                   "remoteTimestamp": rs.remote_report_at}
+                   "remoteTimestamp": _ntp_to_unix_ms(rs.remote_ntp_timestamp)}
+
+
+def _ntp_to_unix_ms(ntp: int | None) -> float | None:
+    """webrtc-stats remoteTimestamp: the SR's NTP time (RFC 3550 §4: seconds since 1900 in
+    32.32 fixed point) as milliseconds since the Unix epoch, on the sender's clock."""
+    if ntp is None:
+        return None
+    return ((ntp >> 32) + (ntp & 0xFFFF_FFFF) / 2**32 - 2208988800) * 1000

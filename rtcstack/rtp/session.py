@@ -589,6 +589,8 @@ class RtpReceiveStats:
     remote_packets_sent: int = 0
     remote_bytes_sent: int = 0
     remote_report_at: float | None = None
+    #: the 64-bit NTP timestamp of the last SR (the sender's clock, RFC 3550 §6.4.1)
+    remote_ntp_timestamp: int | None = None
 
 
 class _Missing:
@@ -1023,6 +1025,7 @@ class RtpReceiveStream:
         stats.remote_packets_sent = report.packet_count
         stats.remote_bytes_sent = report.octet_count
         stats.remote_report_at = now
+        stats.remote_ntp_timestamp = report.ntp_timestamp
 
     # --- output -----------------------------------------------------------------------------
 
