@@ -813,3 +813,25 @@ def test_ice_lite_and_spec_checks() -> None:
                              data_channel=DataChannelSpec(mid="x")))
     with pytest.raises(ValueError, match="RFC 8839"):
         create_offer(replace(spec(1), ice=IceParameters("ab", "short")))
+
+
+def test_new_section_avoids_payload_types_the_bundle_uses_for_another_codec() -> None:
+    # aiortc numbers Opus 96 (Chromium, and we, VP8): a video section we add later must not
+    # reuse 96 in the same BUNDLE group (RFC 9143 §7.5: one codec configuration per number).
+    opus96 = Codec("audio", "opus", 48000, 2, (("minptime", "10"),), (), 96)
+    alice = spec(1, kinds=("audio",), data_channel=False)
+    alice = replace(alice, transceivers=(replace(alice.transceivers[0], codecs=(opus96,)),))
+    bob = spec(2, FP_B, kinds=("audio",), data_channel=False)
+    offer = create_offer(alice)
+    answer = create_answer(offer, bob)
+    assert [c.payload_type for c in codecs_from_section(answer.media[0])] == [96]
+    bob2 = replace(bob, transceivers=(replace(bob.transceivers[0], mid="0"),
+                                      TransceiverSpec("video", "sendrecv")))
+    offer2 = roundtrip(create_offer(bob2, previous_local=answer, previous_remote=offer))
+    audio, video = (codecs_from_section(s) for s in offer2.media)
+    assert (audio[0].payload_type, audio[0].name) == (96, "opus")
+    assert 96 not in {c.payload_type for c in video}
+    vp8 = next(c for c in video if c.name == "VP8")
+    assert any(c.is_rtx and c.apt == vp8.payload_type for c in video)
+    assert apply_answer(offer2, create_answer(offer2, spec(5, kinds=("audio", "video"),
+                                                          data_channel=False))).sections

@@ -466,14 +466,20 @@ def _plan_offer(spec: LocalSpec, previous_local: SessionDescription | None,
     return slots
 
 
-def _offer_codecs(t: TransceiverSpec, previous: MediaSection | None) -> tuple[Codec, ...]:
+def _offer_codecs(t: TransceiverSpec, previous: MediaSection | None,
+                  elsewhere: dict[int, Codec] | None = None) -> tuple[Codec, ...]:
     """RFC 3264 §8.3.2: payload types negotiated before keep their numbers ("the mapping from
     a payload type number to a particular codec ... MUST NOT change"), and RFC 9429 §5.2.2:
-    formats stay in the order of the earlier description, new ones after."""
+    formats stay in the order of the earlier description, new ones after.  ``elsewhere``: the
+    payload types the other sections of the BUNDLE group use (perhaps numbered by the remote
+    peer); RFC 9143 §7.5: "in order for a given payload type value to be used inside more than
+    one bundled 'm=' section, all codecs associated with the payload type number MUST share an
+    identical codec configuration", so a new format takes such a number only for the same
+    format."""
     codecs = list(t.effective_codecs)
-    if previous is None or previous.rejected:
-        return assign_payload_types(codecs)
-    earlier = codecs_from_section(previous)
+    elsewhere = elsewhere or {}
+    earlier = codecs_from_section(previous) if previous is not None and not previous.rejected \
+        else []
     final: dict[int, int] = {}  # index in codecs -> payload type
     position: dict[int, int] = {}  # index in codecs -> index in earlier
     taken: set[int] = set()
@@ -500,14 +506,16 @@ def _offer_codecs(t: TransceiverSpec, previous: MediaSection | None) -> tuple[Co
                 taken.add(pt)
                 final[i], position[i] = pt, pos
                 break
-    free = (pt for pt in tuple(range(96, 128)) + tuple(range(35, 64)) if pt not in taken)
+    free = (pt for pt in tuple(range(96, 128)) + tuple(range(35, 64))
+            if pt not in taken and pt not in elsewhere)
     reserved = taken | {c.payload_type for i, c in enumerate(codecs)
                         if i not in final and c.payload_type is not None}
     for i, codec in enumerate(codecs):
         if i in final:
             continue
         pt = codec.payload_type
-        if pt is None or pt in taken:
+        if pt is None or pt in taken or (pt in elsewhere and not _same_format(codec,
+                                                                           elsewhere[pt])):
             pt = next(p for p in free if p not in reserved)
         taken.add(pt)
         final[i] = pt
@@ -527,6 +535,26 @@ def _offer_codecs(t: TransceiverSpec, previous: MediaSection | None) -> tuple[Co
     ordered = sorted(range(len(result)), key=lambda i: (i not in position,
                                                         position.get(i, 0), i))
     return assign_payload_types([result[i] for i in ordered])
+
+
+def _same_format(ours: Codec, theirs: Codec) -> bool:
+    """One codec configuration (RFC 9143 §7.5), rtx and red with the same references."""
+    if not codecs_match(ours, theirs):
+        return False
+    return not (ours.is_rtx or ours.is_red) or ours.parameters == theirs.parameters
+
+
+def _bundle_payload_types(descriptions: Iterable[SessionDescription | None], mid: str | None
+                          ) -> dict[int, Codec]:
+    """The payload types of the RTP sections other than ``mid`` in earlier descriptions."""
+    found: dict[int, Codec] = {}
+    for description in descriptions:
+        for section in description.media if description is not None else ():
+            if section.media.is_rtp and not section.rejected and section.mid != mid:
+                for codec in codecs_from_section(section):
+                    if codec.payload_type is not None:
+                        found.setdefault(codec.payload_type, codec)
+    return found
 
 
 def _negotiated_bundle(previous_local: SessionDescription | None,
@@ -643,7 +671,9 @@ def create_offer(spec: LocalSpec, *, previous_local: SessionDescription | None =
         else:
             section = _offer_rtp_section(slot, slot.item, spec, owns_transport,
                                          None if slot.recycled else previous,
-                                         extmap_ids, rtcp_mux_negotiated, not bundled_away)
+                                         extmap_ids, rtcp_mux_negotiated, not bundled_away,
+                                         _bundle_payload_types((previous_local,
+                                                                previous_remote), slot.mid))
         if slot.mid in bundle_only:
             section.media = replace(section.media, port=0)
             section.add_attribute("bundle-only")
@@ -687,9 +717,10 @@ def _rejected_copy(previous: MediaSection | None, mid: str | None) -> MediaSecti
 
 def _offer_rtp_section(slot: _Slot, t: TransceiverSpec, spec: LocalSpec, owns_transport: bool,
                        previous: MediaSection | None, extmap_ids: _ExtmapIds,
-                       rtcp_mux_negotiated: bool, candidates: bool = True) -> MediaSection:
+                       rtcp_mux_negotiated: bool, candidates: bool = True,
+                       elsewhere: dict[int, Codec] | None = None) -> MediaSection:
     """RFC 9429 §5.2.1: one RTP m= section for a transceiver, lines in Chromium's order."""
-    codecs = _offer_codecs(t, previous)
+    codecs = _offer_codecs(t, previous, elsewhere)
     port, addrtype, address = _default_address(spec.candidates if candidates else ())
     section = _new_section(t.kind, port, RTP_PROTOCOL,
                            [str(c.payload_type) for c in codecs], (addrtype, address))
