@@ -145,10 +145,10 @@ def udp_socket_inodes() -> set[str]:
     return mine
 
 
-def scheduled_handles(loop: asyncio.AbstractEventLoop) -> int:
+def scheduled_handles(loop: asyncio.AbstractEventLoop) -> set[asyncio.TimerHandle]:
     """Live timer handles of the loop (``loop._scheduled``, CPython's base event loop)."""
     scheduled = getattr(loop, "_scheduled", [])
-    return sum(1 for h in scheduled if not h.cancelled())
+    return {h for h in scheduled if not h.cancelled()}
 
 
 async def raises(error: type[BaseException], action: Awaitable[Any] | Callable[[], Any]) -> None:
@@ -751,3 +751,224 @@ def test_data_channel_close_from_either_side(closer: str) -> None:
         await a.close()
         await b.close()
     run(main(), 30)
+
+
+# --- getStats (W3C webrtc-stats) ---------------------------------------------------------------
+
+STATS_TYPES = {"peer-connection", "transport", "candidate-pair", "local-candidate",
+               "remote-candidate", "certificate", "codec", "inbound-rtp", "outbound-rtp",
+               "remote-inbound-rtp", "remote-outbound-rtp", "media-source", "data-channel"}
+REFERENCES = ("transportId", "codecId", "localCandidateId", "remoteCandidateId",
+              "selectedCandidatePairId", "localCertificateId", "remoteCertificateId",
+              "mediaSourceId", "remoteId", "localId")
+
+
+def test_get_stats_has_every_type_with_sane_values() -> None:
+    """Audio and video both ways and a data channel: getStats has every stats type the
+    webrtc-stats spec defines for them, every id it references exists, counters grow, the
+    RTT is positive, and the selected pair, certificates and ciphers are the ones in use."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        rb = Recorder(b)
+        for pc in (a, b):
+            pc.addTrack(ToneTrack())
+            pc.addTrack(VideoPatternTrack(width=160, height=120, fps=15))
+        channel = a.createDataChannel("stats")
+        await connect(a, b)
+        await channel.wait_open(10)
+        channel.send("one")
+        channel.send(b"two")
+        await wait_for(lambda: bool(rb.channels), what="datachannel")
+
+        async def complete() -> bool:
+            report = await a.getStats()
+            types = {s.type for s in report.values()}
+            outbound = sum(1 for s in report.values() if s.type == "outbound-rtp")
+            remote_in = sum(1 for s in report.values() if s.type == "remote-inbound-rtp"
+                            and s.get("roundTripTime"))
+            remote_out = sum(1 for s in report.values() if s.type == "remote-outbound-rtp")
+            return types >= STATS_TYPES and outbound == remote_in == remote_out == 2
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15  # RTCP reports go about once a second (RFC 3550 §6.2)
+        while not await complete():
+            assert loop.time() < deadline, sorted({s.type for s in (await a.getStats())
+                                                   .values()})
+            await asyncio.sleep(0.1)
+        first = await a.getStats()
+        for stats in first.values():
+            assert stats.id and stats.type in STATS_TYPES and stats.timestamp > 0
+            for key in REFERENCES:
+                if stats.get(key) is not None:
+                    assert stats[key] in first, f"{stats.id}.{key} = {stats[key]} is missing"
+        by_type: dict[str, list[Any]] = {}
+        for stats in first.values():
+            by_type.setdefault(stats.type, []).append(stats)
+        [transport] = by_type["transport"]
+        assert transport.dtlsState == "connected" and transport.dtlsRole in ("client", "server")
+        assert transport.srtpCipher and transport.dtlsCipher
+        pair = first[transport.selectedCandidatePairId]
+        assert pair.type == "candidate-pair" and pair.state == "succeeded" and pair.nominated
+        assert pair.currentRoundTripTime > 0
+        assert first[pair.localCandidateId].type == "local-candidate"
+        assert first[pair.remoteCandidateId].type == "remote-candidate"
+        assert first[pair.localCandidateId].address == "127.0.0.1"
+        local_cert = first[transport.localCertificateId]
+        assert local_cert.type == "certificate" and local_cert.fingerprintAlgorithm == "sha-256"
+        assert first[transport.remoteCertificateId].type == "certificate"
+        assert {c.mimeType for c in by_type["codec"]} >= {"audio/opus", "video/VP8"}
+        assert {s.kind for s in by_type["media-source"]} == {"audio", "video"}
+        assert {s.kind for s in by_type["inbound-rtp"]} == {"audio", "video"}
+        for s in by_type["remote-inbound-rtp"]:
+            assert s.roundTripTime > 0 and s.localId in first
+        for s in by_type["remote-outbound-rtp"]:
+            # the SR's NTP time, on the sender's (here the same) wall clock
+            assert abs(s.remoteTimestamp - s.timestamp) < 60_000
+        [dc] = by_type["data-channel"]
+        assert (dc.label, dc.state, dc.messagesSent, dc.bytesSent) == ("stats", "open", 2, 6)
+        assert by_type["peer-connection"][0].dataChannelsOpened == 1
+        video_in = next(s for s in by_type["inbound-rtp"] if s.kind == "video")
+        assert video_in.framesDecoded > 0 and video_in.frameWidth == 160
+        # counters only grow
+        sent_before = {s.id: s.packetsSent for s in by_type["outbound-rtp"]}
+        received_before = {s.id: s.packetsReceived for s in by_type["inbound-rtp"]}
+
+        async def grown() -> bool:
+            report = await a.getStats()
+            return all(report[k].packetsSent > v for k, v in sent_before.items()) and all(
+                report[k].packetsReceived > v for k, v in received_before.items())
+        while not await grown():
+            assert loop.time() < deadline + 10
+            await asyncio.sleep(0.05)
+        later = await a.getStats()
+        assert later[transport.id].bytesSent > transport.bytesSent
+        assert later[transport.id].packetsReceived > transport.packetsReceived
+        # the other side agrees on what crossed
+        theirs = await b.getStats()
+        assert {s.ssrc for s in theirs.values() if s.type == "inbound-rtp"} == {
+            s.ssrc for s in later.values() if s.type == "outbound-rtp"}
+        await a.close()
+        await b.close()
+    run(main(), 40)
+
+
+# --- close() (W3C §4.4.1.3) ----------------------------------------------------------------------
+
+
+class Leaks:
+    """What the process has before, to compare after: tasks, UDP sockets, timer handles."""
+
+    def __init__(self) -> None:
+        self.tasks = set(asyncio.all_tasks())
+        self.sockets = udp_socket_inodes()
+        self.loop = asyncio.get_running_loop()
+        self.handles = scheduled_handles(self.loop)  # run()'s own deadline
+
+    async def check(self) -> None:
+        await settle()
+        left = set(asyncio.all_tasks()) - self.tasks
+        assert not left, f"tasks left behind: {left}"
+        assert udp_socket_inodes() <= self.sockets, "UDP sockets left open"
+        left_timers = scheduled_handles(self.loop) - self.handles
+        assert not left_timers, f"timers left behind: {left_timers}"
+
+
+async def closes_promptly(pc: RTCPeerConnection, limit: float = 3.0) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await pc.close()
+    assert loop.time() - started < limit
+    assert pc.signalingState == "closed" and pc.connectionState == "closed"
+
+
+def test_close_in_every_state_leaves_nothing_behind() -> None:
+    """close() before any description, twice, after an offer only, in the middle of the
+    handshake, during a call with media and data, and with gathering still waiting for an
+    unreachable STUN server: each finishes promptly and leaves no task, UDP socket or timer."""
+    async def main() -> None:
+        leaks = Leaks()
+        # never used; twice
+        idle = make_pc()
+        await closes_promptly(idle)
+        await closes_promptly(idle)
+        await leaks.check()
+        # sockets open, an offer set, no answer
+        lonely = make_pc()
+        lonely.addTrack(ToneTrack())
+        await lonely.setLocalDescription()
+        assert udp_socket_inodes() - leaks.sockets
+        await closes_promptly(lonely)
+        await leaks.check()
+        # in the middle of the handshake (ICE checks / DTLS flights under way)
+        a, b = make_pc(), make_pc()
+        a.createDataChannel("x")
+        a.addTrack(VideoPatternTrack(width=160, height=120, fps=15))
+        await exchange(a, b)
+        assert a.connectionState != "connected"
+        await closes_promptly(a)
+        await closes_promptly(b)
+        await leaks.check()
+        # a call with media and data both ways
+        a, b = make_pc(), make_pc()
+        rb = Recorder(b)
+        for pc in (a, b):
+            pc.addTrack(ToneTrack())
+            pc.addTrack(VideoPatternTrack(width=160, height=120, fps=15))
+        channel = a.createDataChannel("x")
+        await connect(a, b)
+        await channel.wait_open(10)
+        await next_frame(next(e.track for e in rb.tracks if e.track.kind == "video"))
+        channel.send(os.urandom(200_000))  # still in flight
+        await asyncio.gather(closes_promptly(a), closes_promptly(b))
+        assert channel.readyState == "closed"
+        await leaks.check()
+        # gathering waits for a STUN server that never answers
+        loop = asyncio.get_running_loop()
+        silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                        local_addr=("127.0.0.1", 0))
+        port = silent.get_extra_info("sockname")[1]
+        try:
+            from rtcstack.asyncio.peer import RTCIceServer
+            waiting = make_pc(RTCConfiguration(iceServers=[
+                RTCIceServer(f"stun:127.0.0.1:{port}"),
+                RTCIceServer(f"turn:127.0.0.1:{port}", "user", "pass")]))
+            waiting.createDataChannel("x")
+            await waiting.setLocalDescription()
+            await settle()
+            assert waiting.iceGatheringState == "gathering"
+            await closes_promptly(waiting)
+        finally:
+            silent.close()
+        await leaks.check()
+    run(main(), 40)
+
+
+def test_the_other_side_sees_the_close() -> None:
+    """After one side closes, the other's data channels close at once (DTLS close_notify,
+    RFC 5246 §7.2.1 ends SCTP with it), its received tracks end, its DTLS transport is closed,
+    and ICE consent (RFC 7675) then takes its connectionState to disconnected."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        rb = Recorder(b)
+        a.addTrack(ToneTrack())
+        channel = a.createDataChannel("x")
+        await connect(a, b)
+        await channel.wait_open(10)
+        await wait_for(lambda: bool(rb.channels), what="datachannel")
+        remote = rb.channels[0]
+        closed = asyncio.Event()
+        remote.on("close", closed.set)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await a.close()
+        await asyncio.wait_for(closed.wait(), 5)
+        assert loop.time() - started < 2
+        assert remote.readyState == "closed"
+        stats = await b.getStats()
+        assert next(s for s in stats.values() if s.type == "transport").dtlsState == "closed"
+        assert b.connectionState in ("connected", "disconnected", "failed")
+        await wait_for(lambda: b.connectionState in ("disconnected", "failed"), 30,
+                       "ICE consent to expire")
+        assert rb.states["connectionstatechange"][-1] in ("disconnected", "failed")
+        await b.close()
+    run(main(), 45)
