@@ -1216,10 +1216,15 @@ class PeerConnection:
             self._send_rtcp(feedback, t.rtcp_rsize)
 
     def _codec_of(self, t: Transceiver, stream: RtpReceiveStream) -> Codec | None:
-        pt = getattr(stream, "payload_type", None)
-        for c in t.receive_codecs:
-            if c.payload_type == pt:
-                return c
+        """The negotiated format of the stream's frames: its payload type while that still
+        names the codec the stream depacketizes, else that codec under its new number (a
+        re-offer may renumber, RFC 3264 §8.3.2 notwithstanding: aiortc's do, and its sender
+        keeps the old number, which may now name rtx), else the first format."""
+        name = stream.codec.lower()
+        same = [c for c in t.receive_codecs if c.name.lower() == name]
+        exact = next((c for c in same if c.payload_type == stream.payload_type), None)
+        if exact is not None or same:
+            return exact or same[0]
         return next((c for c in t.receive_codecs if not c.is_rtx), None)
 
     def _on_rtcp(self, data: bytes) -> None:
