@@ -101,7 +101,10 @@ def test_offer_follows_jsep_initial_offer_rules() -> None:
     # §5.2.1: first section carries the transport; max-bundle marks the others bundle-only
     assert (audio.port, video.port, data.port) == (9, 0, 0)
     assert (audio.bundle_only, video.bundle_only, data.bundle_only) == (False, True, True)
-    assert video.ice_ufrag is None and video.fingerprints == []
+    # ... and, against §5.2.1 (for Firefox and Chromium, see the module docstring), repeats the
+    # ICE and DTLS attributes there, without candidates
+    assert video.ice_ufrag == audio.ice_ufrag and video.fingerprints == audio.fingerprints
+    assert not video.candidates and not data.candidates
     assert audio.setup == "actpass" and audio.attribute("rtcp") == "9 IN IP4 0.0.0.0"
     assert audio.has("rtcp-mux-only")
     assert audio.connection is not None and audio.connection.address == "0.0.0.0"

@@ -18,7 +18,11 @@ Deliberate choices:
 
 - Answers repeat the ICE and DTLS attributes in every accepted section of a BUNDLE group (as
   Chromium and Firefox do in their own answers) so that either browser accepts them; offers
-  follow RFC 9429 §5.2.1 and leave them out of ``a=bundle-only`` sections.
+  repeat them (without candidates) in ``a=bundle-only`` sections too, against RFC 9429
+  §5.2.1 ("Bundle-only m= sections MUST NOT contain any ICE credentials"): without them
+  Firefox 153 never answers the offer, and Chromium 156 rejects every data section that
+  follows one (its answer's BUNDLE transport then has no fingerprint, so UDP/DTLS/SCTP counts
+  as insecure).
 - One :class:`IceParameters` serves the whole description: sections that are not bundled share
   it (RFC 9429 §5.2.1 asks for unique credentials per unbundled section; rtcstack always uses
   one transport per peer connection).
@@ -233,8 +237,7 @@ class LocalSpec:
         ``random_bytes``; a data channel; BUNDLE and rtcp-mux required.
 
         ``bundle_policy`` defaults to ``"balanced"``, as W3C WebRTC's RTCConfiguration does:
-        with ``"max-bundle"`` offers mark every section after the first ``a=bundle-only``, and
-        Chromium 156 rejects a bundle-only data section in its answer (port 0)."""
+        with ``"max-bundle"`` offers mark every section after the first ``a=bundle-only``."""
         stream = _uuid(random_bytes)
         cname = _ice_chars(random_bytes, 16)
         transceivers = []
@@ -724,13 +727,12 @@ def _offer_rtp_section(slot: _Slot, t: TransceiverSpec, spec: LocalSpec, owns_tr
     port, addrtype, address = _default_address(spec.candidates if candidates else ())
     section = _new_section(t.kind, port, RTP_PROTOCOL,
                            [str(c.payload_type) for c in codecs], (addrtype, address))
-    if owns_transport:
-        if not rtcp_mux_negotiated:
-            # §5.2.1: "An a=rtcp line ... containing the default value 9 IN IP4 0.0.0.0";
-            # §5.2.2: "The a=rtcp line MUST NOT be added if the most recent answer included
-            # an a=rtcp-mux line".
-            section.add_attribute("rtcp", "9 IN IP4 0.0.0.0")
-        _write_transport(section, spec, spec.dtls.setup, candidates=candidates)
+    if owns_transport and not rtcp_mux_negotiated:
+        # §5.2.1: "An a=rtcp line ... containing the default value 9 IN IP4 0.0.0.0";
+        # §5.2.2: "The a=rtcp line MUST NOT be added if the most recent answer included
+        # an a=rtcp-mux line".
+        section.add_attribute("rtcp", "9 IN IP4 0.0.0.0")
+    _write_transport(section, spec, spec.dtls.setup, candidates=candidates and owns_transport)
     section.add_attribute("mid", slot.mid or "")
     for ext in t.effective_extensions:
         section.add(ExtMap(extmap_ids.id_for(ext.uri), ext.uri, ext.direction))
@@ -771,8 +773,7 @@ def _offer_data_section(slot: _Slot, spec: LocalSpec, owns_transport: bool,
     port, addrtype, address = _default_address(spec.candidates if candidates else ())
     section = _new_section("application", port, SCTP_PROTOCOL, ["webrtc-datachannel"],
                            (addrtype, address))
-    if owns_transport:
-        _write_transport(section, spec, spec.dtls.setup, candidates=candidates)
+    _write_transport(section, spec, spec.dtls.setup, candidates=candidates and owns_transport)
     section.add_attribute("mid", slot.mid or "")
     section.add_attribute("sctp-port", str(data.sctp_port))
     section.add_attribute("max-message-size", str(data.max_message_size))
