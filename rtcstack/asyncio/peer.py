@@ -639,7 +639,7 @@ class RTCPeerConnection(EventEmitter):
                 self._service()
                 return wrapped.sender
         core = self._core.add_transceiver(track.kind, has_track=True, stream_id=stream_id,
-                                          track_id=track.id)
+                                          track_id=track.id, added_by_track=True)
         wrapped = self._transceivers[id(core)] = RTCRtpTransceiver(self, core, track)
         self._restart_sender(wrapped.sender)
         self._service()
@@ -663,6 +663,7 @@ class RTCPeerConnection(EventEmitter):
         kind = trackOrKind if isinstance(trackOrKind, str) else trackOrKind.kind
         rids = tuple(str(e["rid"]) for e in (sendEncodings or ()) if e.get("rid"))
         core = self._core.add_transceiver(kind, direction=direction, has_track=track is not None,
+                                          added_by_track=False,
                                           send_rids=rids if len(rids) > 1 else (),
                                           stream_id=_stream_id(tuple(streams)),
                                           track_id=track.id if track is not None else None)
@@ -835,11 +836,19 @@ class RTCPeerConnection(EventEmitter):
 
     def _on_candidate(self, candidate: Candidate | None) -> None:
         mid, index = self._core.candidate_mid()
-        if candidate is None:
-            self.emit("icecandidate", None)
-            return
-        ufrag = self._core.ice.local_credentials[0]
-        self.emit("icecandidate", RTCIceCandidate(candidate.to_ice_string(), mid, index, ufrag))
+        event = None
+        if candidate is not None:
+            ufrag = self._core.ice.local_credentials[0]
+            event = RTCIceCandidate(candidate.to_ice_string(), mid, index, ufrag)
+
+        # W3C §4.3.2: each candidate surfaces in a task of its own, so that the caller of
+        # setLocalDescription() sends its description before the candidates (host candidates
+        # are gathered within that call): a remote addIceCandidate before its description
+        # is an InvalidStateError.
+        def fire() -> None:
+            if not self._closed:
+                self.emit("icecandidate", event)
+        asyncio.get_running_loop().call_soon(fire)
 
     def _after_action(self) -> None:
         self._core.pump()
@@ -872,6 +881,11 @@ class RTCPeerConnection(EventEmitter):
                 continue
             self._on_event(event)
         self._wake()
+        # drain() waits for bufferedAmount to fall to any level, which raises no event of its
+        # own (bufferedamountlow is for the threshold only): re-check after each input.
+        for channel in self._channels.values():
+            if channel._waiters:
+                channel._wake()
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, StateChange):

@@ -368,10 +368,11 @@ class PeerConnection:
 
     def add_transceiver(self, kind: str, *, direction: str = "sendrecv", has_track: bool = False,
                         send_rids: Sequence[str] = (),
-                        stream_id: str | None = None, track_id: str | None = None
-                        ) -> Transceiver:
+                        stream_id: str | None = None, track_id: str | None = None,
+                        added_by_track: bool | None = None) -> Transceiver:
         """W3C addTransceiver / addTrack (``has_track``): a new transceiver, not yet
-        associated with an m-line; negotiation is needed."""
+        associated with an m-line; negotiation is needed.  ``added_by_track`` (default:
+        ``has_track``) says addTrack made it, so a remote offer may take it (RFC 9429 §5.10)."""
         self._check_open()
         if kind not in ("audio", "video"):
             raise ValueError(f"kind must be 'audio' or 'video', not {kind!r}")
@@ -381,7 +382,8 @@ class PeerConnection:
                         _ssrc(self._random) if kind == "video" else None, self._cname,
                         Msid(stream_id or self._stream_id, track_id or _uuid(self._random)),
                         has_track=has_track, send_rids=tuple(send_rids),
-                        receiver_track_id=_uuid(self._random))
+                        receiver_track_id=_uuid(self._random),
+                        added_by_track=has_track if added_by_track is None else added_by_track)
         self.transceivers.append(t)
         self._update_negotiation_needed()
         return t
@@ -573,6 +575,7 @@ class PeerConnection:
                 self.pending_local = self.pending_remote = None
                 self._apply(negotiated, description)
                 self._set_signaling(SignalingState.STABLE)
+                self._update_negotiation_needed()  # W3C §4.7.3: checked once stable
         else:
             raise ValueError(f"invalid description type {type!r}")
         self._start_gathering(now)
@@ -603,6 +606,10 @@ class PeerConnection:
             raise ValueError("a remote description needs its SDP")
         description = _parse(sdp)
         if type == "offer":
+            if self.signaling_state is SignalingState.HAVE_LOCAL_OFFER:
+                # W3C §4.4.1.6 setRemoteDescription: an offer in have-local-offer rolls our
+                # offer back first (implicit rollback: perfect negotiation's polite peer).
+                self._rollback_local()
             if self.signaling_state not in (SignalingState.STABLE,
                                             SignalingState.HAVE_REMOTE_OFFER):
                 raise InvalidStateError(f"cannot set a remote offer in {self.signaling_state}")
@@ -634,6 +641,7 @@ class PeerConnection:
                 self.pending_local = self.pending_remote = None
                 self._apply(negotiated, self.current_local.sdp)
                 self._set_signaling(SignalingState.STABLE)
+                self._update_negotiation_needed()  # W3C §4.7.3: checked once stable
         else:
             raise ValueError(f"invalid description type {type!r}")
         self._snapshot = None if self.signaling_state is SignalingState.STABLE else self._snapshot
@@ -668,9 +676,14 @@ class PeerConnection:
             mid = section.mid
             t = next((t for t in self.transceivers if t.mid is not None and t.mid == mid), None)
             if t is None and not _rejected(section):
+                # RFC 9429 §5.10: "If the m= section is sendrecv or recvonly, and there are
+                # RtpTransceivers of the same type that were added to the PeerConnection by
+                # addTrack and are not associated with any m= section and are not stopped,
+                # find the first ... such RtpTransceiver."
+                wants = (section.direction or "sendrecv") in ("sendrecv", "recvonly")
                 t = next((t for t in self.transceivers
-                          if t.mid is None and t.kind == section.kind and not t.stopped
-                          and t.has_track), None)
+                          if wants and t.mid is None and t.kind == section.kind
+                          and not t.stopped and t.has_track and t.added_by_track), None)
                 if t is None:
                     t = Transceiver(section.kind, "recvonly", _ssrc(self._random),
                                     _ssrc(self._random) if section.kind == "video" else None,
@@ -683,23 +696,27 @@ class PeerConnection:
                 if msids:
                     t.remote_stream_ids = tuple(m.stream_id for m in msids if m.stream_id != "-")
 
+    # W3C §4.4.1.6: a rollback in "stable", "have-local-pranswer" or "have-remote-pranswer"
+    # is an InvalidStateError (a pranswer has set transports in motion; webrtc-pc #2235).
+    # Back in stable, negotiationneeded fires again if still needed (W3C §4.7.3).
+
     def _rollback_local(self) -> None:
-        if self.signaling_state not in (SignalingState.HAVE_LOCAL_OFFER,
-                                        SignalingState.HAVE_LOCAL_PRANSWER):
+        if self.signaling_state is not SignalingState.HAVE_LOCAL_OFFER:
             raise InvalidStateError(f"nothing to roll back in {self.signaling_state}")
         self._restore()
         self.pending_local = None
         self._set_signaling(SignalingState.STABLE)
+        self._negotiation_fired = False
         self._update_negotiation_needed()
 
     def _rollback_remote(self) -> None:
-        if self.signaling_state not in (SignalingState.HAVE_REMOTE_OFFER,
-                                        SignalingState.HAVE_REMOTE_PRANSWER):
+        if self.signaling_state is not SignalingState.HAVE_REMOTE_OFFER:
             raise InvalidStateError(f"nothing to roll back in {self.signaling_state}")
         self._restore()
         self.pending_remote = None
         self._pending_ice = None
         self._set_signaling(SignalingState.STABLE)
+        self._negotiation_fired = False
         self._update_negotiation_needed()
 
     def _restore(self) -> None:

@@ -82,6 +82,9 @@ class Transceiver:
     msid: Msid
     #: the W3C sender has a track (the adapter owns the track itself)
     has_track: bool = False
+    #: made by addTrack (not addTransceiver): only such a transceiver takes an m-section of a
+    #: remote offer it is not associated with (RFC 9429 §5.10)
+    added_by_track: bool = False
     send_rids: tuple[str, ...] = ()
     codec_preferences: tuple[Codec, ...] | None = None
     mid: str | None = None
