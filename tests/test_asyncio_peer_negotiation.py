@@ -326,7 +326,7 @@ def test_perfect_negotiation_resolves_glare(polite_first: bool, latency: float,
             await wait_for(lambda: done() or bool(a.errors or b.errors), 20, "negotiation")
             assert not a.errors and not b.errors, (a.errors, b.errors)
             impolite, polite = (b, a) if polite_first else (a, b)
-            assert impolite.ignored >= 1 or polite.rolled_back >= 1  # there was glare
+            assert impolite.ignored >= 1 and polite.rolled_back >= 1  # there was glare
             assert impolite.rolled_back == 0
             for peer, other in ((a, b), (b, a)):
                 await mine[peer.name].wait_open(10)
@@ -420,4 +420,57 @@ def test_ice_restart_mid_call(restarter: str) -> None:
         assert a.signalingState == b.signalingState == "stable"
         await a.close()
         await b.close()
+    run(main(), 40)
+
+
+def test_perfect_negotiation_both_restart_ice_at_once() -> None:
+    """Glare over an ICE restart: both peers call restartIce() mid-call.  The polite peer
+    rolls back an offer whose new ICE credentials its agent had already taken, answers the
+    impolite peer's restart, and the call keeps its data and media on new credentials."""
+    async def main() -> None:
+        rng = random.Random(5)
+        pa, pb = make_pc(), make_pc()
+        a = PerfectPeer("a", pa, polite=True)
+        b = PerfectPeer("b", pb, polite=False)
+        links = [asyncio.ensure_future(signaling(a, b, rng, 0.0)),
+                 asyncio.ensure_future(signaling(b, a, rng, 0.0))]
+        try:
+            pa.addTrack(VideoPatternTrack(width=160, height=120, fps=15))
+            channel = pa.createDataChannel("x")
+
+            def settled() -> bool:
+                return (pa.connectionState == pb.connectionState == "connected"
+                        and pa.signalingState == pb.signalingState == "stable"
+                        and not a.making_offer and not b.making_offer
+                        and a.outbox.empty() and b.outbox.empty())
+            await wait_for(lambda: settled() and bool(b.channels and b.tracks), 10, "a call")
+            assert pa.localDescription is not None and pb.localDescription is not None
+            old = {ufrag(pa.localDescription.sdp), ufrag(pb.localDescription.sdp)}
+            ignored, rolled_back = b.ignored, a.rolled_back
+            pa.restartIce()
+            pb.restartIce()
+
+            def restarted() -> bool:
+                if a.errors or b.errors:
+                    return True
+                ufrags = {ufrag(p.localDescription.sdp) for p in (pa, pb)
+                          if p.localDescription is not None}
+                return (settled() and b.ignored > ignored and a.rolled_back > rolled_back
+                        and not ufrags & old)
+            await wait_for(restarted, 15, "the restart")
+            assert not a.errors and not b.errors, (a.errors, b.errors)
+            got: list[Any] = []
+            b.channels[0].on("message", got.append)
+            channel.send("after the restart")
+            await wait_for(lambda: got == ["after the restart"], 10, "a message")
+            await frame_numbers(b.tracks[0], 2)
+            stats = await pa.getStats()
+            transport = next(s for s in stats.values() if s.type == "transport")
+            assert transport.iceLocalUsernameFragment == ufrag(pa.localDescription.sdp)
+        finally:
+            for link in links:
+                link.cancel()
+            await asyncio.gather(*links, return_exceptions=True)
+            await pa.close()
+            await pb.close()
     run(main(), 40)
