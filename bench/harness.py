@@ -69,11 +69,15 @@ class Case:
     reference_name: str | None = None  # overrides the module's REFERENCE
     self_timed: bool = False  # the callables return Timed(value, seconds)
     max_iterations: int | None = None  # a cap for heavy rows (a 64 MiB transfer: 1 per loop)
+    # "s": seconds (shown in µs); "B": a self-timed row whose Timed.seconds is a size in bytes
+    # (memory per connection): per operation, lower is better, ratio = reference / rtcstack.
+    unit: str = "s"
 
 
 @dataclass(frozen=True)
 class Timed:
-    """What a self-timed side returns: its value and the seconds the operation took."""
+    """What a self-timed side returns: its value and the seconds the operation took (or the
+    bytes, in a row whose ``Case.unit`` is ``"B"``)."""
 
     value: object
     seconds: float
@@ -93,6 +97,7 @@ class Result:
     met: bool
     repeats: int
     iterations: int
+    unit: str = "s"  # Case.unit: rtcstack_s and reference_s are bytes when it is "B"
 
 
 @dataclass(frozen=True)
@@ -200,8 +205,11 @@ def measure(case: Case, settings: Settings) -> tuple[float, float, int]:
     _check(case, "rtcstack", case.rtcstack)
     _check(case, "reference", case.reference)
     timer = _time_self if case.self_timed else _time_loop
-    iterations = min(_calibrate(case.rtcstack, settings, timer),
-                     _calibrate(case.reference, settings, timer))
+    if case.max_iterations == 1 or case.unit != "s":
+        iterations = 1  # nothing to calibrate (and a size is no duration to calibrate on)
+    else:
+        iterations = min(_calibrate(case.rtcstack, settings, timer),
+                         _calibrate(case.reference, settings, timer))
     if case.max_iterations is not None:
         iterations = min(iterations, case.max_iterations)
     ours: list[float] = []
@@ -234,6 +242,7 @@ def run_module(name: str, settings: Settings = Settings()) -> list[Result]:
                 met=ratio >= target,
                 repeats=settings.repeats,
                 iterations=iterations,
+                unit=case.unit,
             )
         )
     return results
@@ -251,14 +260,21 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.2f} µs"
 
 
+def _figure(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value / 1024:.1f} KiB" if abs(value) < 1024 * 1024 else \
+            f"{value / (1024 * 1024):.2f} MiB"
+    return _us(value)
+
+
 def format_table(results: Sequence[Result]) -> str:
     """One row per case: rtcstack time, reference time, ratio, and the target verdict."""
     header = ("benchmark", "rtcstack", "reference", "ratio", "target")
     rows = [
         (
             f"{r.module}: {r.name}",
-            _us(r.rtcstack_s),
-            f"{_us(r.reference_s)} ({r.reference_name})",
+            _figure(r.rtcstack_s, r.unit),
+            f"{_figure(r.reference_s, r.unit)} ({r.reference_name})",
             f"{r.ratio:.2f}x",
             f">= {r.target:g}x {'met' if r.met else 'NOT met'}",
         )
@@ -271,7 +287,8 @@ def format_table(results: Sequence[Result]) -> str:
         cells = [row[0].ljust(widths[0]), *numbers]
         lines.append("  ".join([*cells, row[4]]).rstrip())
     lines.insert(1, "-" * len(lines[0]))
-    lines.append("ratio = reference time / rtcstack time (> 1: rtcstack is faster); median of "
+    lines.append("ratio = reference time / rtcstack time (> 1: rtcstack is faster; for sizes, "
+                 "reference / rtcstack: > 1 means rtcstack uses less); median of "
                  f"{results[0].repeats if results else 0} repeats")
     return "\n".join(lines)
 
