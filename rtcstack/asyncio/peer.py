@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -470,7 +471,12 @@ class _Driver(IceTransport):
         if self._closed:
             return
         core = self._owner._core
-        core.handle_datagram(data, addr, local=local, now=self._now())
+        if core.closed:
+            # closing: TURN's answers to the deallocations (Refresh LIFETIME=0) still go to
+            # the agent, else it retransmits them until close() gives up after a second
+            self.agent.handle_datagram(data, addr, local=local, now=self._now())
+        else:
+            core.handle_datagram(data, addr, local=local, now=self._now())
         self._kick()
 
     def _kick(self) -> None:
@@ -511,13 +517,15 @@ class RTCPeerConnection(EventEmitter):
 
     rtcstack options: ``addresses`` (local IPs to gather on; default every interface),
     ``loopback`` (gather on loopback too -- needed for two peers on one machine with no other
-    interface), ``trace``.
+    interface), ``turn_ssl`` (the TLS context for ``turns:`` servers; default: verify as a
+    browser would), ``trace``.
     """
 
     def __init__(self, configuration: RTCConfiguration | None = None, *,
                  addresses: Sequence[str] | None = None, loopback: bool = False,
                  mdns: bool = False, trace: Trace = NULL_TRACE,
-                 keylog: Callable[[str], None] | None = None) -> None:
+                 keylog: Callable[[str], None] | None = None,
+                 turn_ssl: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self._configuration = configuration or RTCConfiguration()
         self._addresses = addresses
@@ -525,6 +533,7 @@ class RTCPeerConnection(EventEmitter):
         self._mdns = mdns
         self._trace = trace
         self._keylog = keylog
+        self._turn_ssl = turn_ssl
         certs = [c.certificate for c in (self._configuration.certificates or [])]
         self._core = PeerConnection(PeerConfig(
             ice_transport_policy=self._configuration.iceTransportPolicy,
@@ -829,7 +838,7 @@ class RTCPeerConnection(EventEmitter):
         self._core.ice.stun_servers = list(stun)
         self._core.ice.turn_servers = list(turn)
         driver = _Driver(self, addresses=self._addresses, loopback=self._loopback,
-                         mdns=self._mdns, trace=self._trace)
+                         mdns=self._mdns, trace=self._trace, turn_ssl=self._turn_ssl)
         driver.on_candidate = self._on_candidate
         self._driver = driver
         await driver.open_sockets()
