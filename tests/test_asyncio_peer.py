@@ -103,6 +103,32 @@ async def connect(offerer: RTCPeerConnection, answerer: RTCPeerConnection,
     await asyncio.gather(offerer.wait_connected(timeout), answerer.wait_connected(timeout))
 
 
+def trickle(a: RTCPeerConnection, b: RTCPeerConnection) -> None:
+    """Forward each side's ``icecandidate`` events to the other's addIceCandidate, buffering
+    those that arrive before the remote description (what an application does)."""
+    for source, target in ((a, b), (b, a)):
+        buffered: list[RTCIceCandidate | None] = []
+
+        async def deliver(candidate: RTCIceCandidate | None, target: RTCPeerConnection = target,
+                          buffered: list[RTCIceCandidate | None] = buffered) -> None:
+            if target.connectionState == "closed":
+                return
+            buffered.append(candidate)
+            if target.remoteDescription is None:
+                return  # flushed by the next candidate after setRemoteDescription
+            while buffered:
+                await target.addIceCandidate(buffered.pop(0))
+
+        async def flush(target: RTCPeerConnection = target,
+                        buffered: list[RTCIceCandidate | None] = buffered) -> None:
+            while buffered and target.remoteDescription is not None \
+                    and target.connectionState != "closed":
+                await target.addIceCandidate(buffered.pop(0))
+
+        source.on("icecandidate", deliver)
+        target.on("signalingstatechange", flush)
+
+
 async def frame_numbers(track: Any, count: int, timeout: float = 10.0) -> list[int | None]:
     """The pattern numbers of the next ``count`` video frames of a received track."""
     async def take() -> list[int | None]:
