@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rtcstack.common.errors import InvalidStateError, ParseError
@@ -278,6 +278,7 @@ class _Snapshot:
     transceivers: list[Transceiver]
     mids: list[tuple[Transceiver, str | None, int | None]]
     signaling: SignalingState
+    announced: list[tuple[Transceiver, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -338,6 +339,8 @@ class PeerConnection:
         self._ice_params = IceParameters(*self.ice.local_credentials)
         self._pending_ice: IceParameters | None = None  # an ICE restart not yet applied
         self._restart_requested = False
+        #: remote candidates of a restart offer not answered yet (their generation starts then)
+        self._held_candidates: list[Candidate | None] = []
         self.current_local: _Description | None = None
         self.current_remote: _Description | None = None
         self.pending_local: _Description | None = None
@@ -573,8 +576,9 @@ class PeerConnection:
                 self.current_local = _Description("answer", description)
                 self.current_remote = self.pending_remote
                 self.pending_local = self.pending_remote = None
-                self._apply(negotiated, description)
+                # W3C §4.4.1.6: signalingstatechange fires before the track events
                 self._set_signaling(SignalingState.STABLE)
+                self._apply(negotiated, description)
                 self._update_negotiation_needed()  # W3C §4.7.3: checked once stable
         else:
             raise ValueError(f"invalid description type {type!r}")
@@ -624,6 +628,7 @@ class PeerConnection:
             self.pending_remote = _Description("offer", description)
             self._associate_remote_offer(description)
             self._set_signaling(SignalingState.HAVE_REMOTE_OFFER)
+            self._announce_remote_tracks(description)
         elif type in ("answer", "pranswer"):
             if self.signaling_state not in (SignalingState.HAVE_LOCAL_OFFER,
                                             SignalingState.HAVE_REMOTE_PRANSWER):
@@ -639,8 +644,9 @@ class PeerConnection:
                 self.current_local = self.pending_local
                 self.current_remote = _Description("answer", description)
                 self.pending_local = self.pending_remote = None
-                self._apply(negotiated, self.current_local.sdp)
+                # W3C §4.4.1.6: signalingstatechange fires before the track events
                 self._set_signaling(SignalingState.STABLE)
+                self._apply(negotiated, self.current_local.sdp)
                 self._update_negotiation_needed()  # W3C §4.7.3: checked once stable
         else:
             raise ValueError(f"invalid description type {type!r}")
@@ -650,7 +656,8 @@ class PeerConnection:
 
     def _take_snapshot(self) -> _Snapshot:
         return _Snapshot(list(self.transceivers),
-                         [(t, t.mid, t.index) for t in self.transceivers], self.signaling_state)
+                         [(t, t.mid, t.index) for t in self.transceivers], self.signaling_state,
+                         [(t, t.track_announced) for t in self.transceivers])
 
     def _associate_local_offer(self, offer: SessionDescription) -> None:
         if self._snapshot is None:
@@ -696,6 +703,24 @@ class PeerConnection:
                 if msids:
                     t.remote_stream_ids = tuple(m.stream_id for m in msids if m.stream_id != "-")
 
+    def _announce_remote_tracks(self, offer: SessionDescription) -> None:
+        """W3C §4.4.1.6 "process the addition of a remote track": a remote offer that sends
+        on a section fires "track" at setRemoteDescription -- before the answer, so that an
+        application can answer with a track of its own (aiortc's echo examples do)."""
+        for section in offer.media:
+            if section.kind not in ("audio", "video") or _rejected(section) \
+                    or not sends(section.direction or "sendrecv"):
+                continue
+            t = next((t for t in self.transceivers if t.mid is not None
+                      and t.mid == section.mid), None)
+            if t is None or t.stopped or t.track_announced:
+                continue
+            msids = section.get(Msid)
+            if msids and msids[0].track_id:
+                t.receiver_track_id = msids[0].track_id
+            t.track_announced = True
+            self._events.append(TrackAdded(t))
+
     # W3C §4.4.1.6: a rollback in "stable", "have-local-pranswer" or "have-remote-pranswer"
     # is an InvalidStateError (a pranswer has set transports in motion; webrtc-pc #2235).
     # Back in stable, negotiationneeded fires again if still needed (W3C §4.7.3).
@@ -715,6 +740,7 @@ class PeerConnection:
         self._restore()
         self.pending_remote = None
         self._pending_ice = None
+        self._held_candidates.clear()
         self._set_signaling(SignalingState.STABLE)
         self._negotiation_fired = False
         self._update_negotiation_needed()
@@ -730,6 +756,8 @@ class PeerConnection:
                              if id(t) in keep or not t.from_remote]
         for t, mid, index in snap.mids:
             t.mid, t.index = mid, index
+        for t, announced in snap.announced:
+            t.track_announced = announced
 
     # --- applying a completed exchange ---------------------------------------------------------
 
@@ -748,6 +776,12 @@ class PeerConnection:
                 self._add_remote(Candidate.from_sdp(c))
             if transport.end_of_candidates:
                 self.ice.add_remote_candidate(None, now=self._now)
+            held, self._held_candidates = self._held_candidates, []
+            for h in held:
+                if h is None:
+                    self.ice.add_remote_candidate(None, now=self._now)
+                else:
+                    self._add_remote(h)
             if first or not self.remote_fingerprints:
                 self.remote_fingerprints = transport.fingerprints
         if first:
@@ -914,10 +948,23 @@ class PeerConnection:
         if isinstance(candidate, str):
             text = candidate.strip().removeprefix("a=")
             candidate = Candidate.parse(text) if text else None
+        if self._remote_restart_pending():
+            # W3C: a candidate belongs to the latest remote description -- here an ICE restart
+            # offer, whose generation (RFC 8445 §9) starts with our answer; given to the agent
+            # now it would be dropped as the old generation's, or forgotten by the restart.
+            self._held_candidates.append(candidate)
+            return
         if candidate is None:
             self.ice.add_remote_candidate(None, now=now)
             return
         self._add_remote(candidate)
+
+    def _remote_restart_pending(self) -> bool:
+        pending = self.pending_remote
+        if pending is None or pending.type != "offer" or self.ice.remote_ufrag is None:
+            return False
+        ufrag, _ = _credentials(pending.sdp)
+        return ufrag is not None and ufrag != self.ice.remote_ufrag
 
     def _add_remote(self, candidate: Candidate) -> None:
         if candidate.transport != "udp":
