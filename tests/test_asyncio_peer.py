@@ -62,12 +62,17 @@ class Recorder:
         for name, attribute in STATE_EVENTS.items():
             pc.on(name, lambda n=name, a=attribute: self.states[n].append(getattr(pc, a)))
         pc.on("negotiationneeded", self._on_negotiationneeded)
-        pc.on("track", self.tracks.append)
+        self.track_states: list[str] = []  # signalingState as each track handler saw it
+        pc.on("track", self._on_track)
         pc.on("datachannel", self.channels.append)
         pc.on("icecandidate", self.candidates.append)
 
     def _on_negotiationneeded(self) -> None:
         self.negotiationneeded += 1
+
+    def _on_track(self, event: RTCTrackEvent) -> None:
+        self.tracks.append(event)
+        self.track_states.append(self.pc.signalingState)
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0,
@@ -214,6 +219,10 @@ def test_signaling_state_machine_errors_and_events() -> None:
         await b.setRemoteDescription(a.localDescription)
         assert b.signalingState == "have-remote-offer"
         assert b.remoteDescription is not None and b.remoteDescription.type == "offer"
+        # W3C §4.4.1.6: the answerer's track event comes with the offer, after the state event
+        assert [e.track.kind for e in rb.tracks] == ["audio"]
+        assert rb.track_states == ["have-remote-offer"]
+        b.addTrack(ToneTrack())  # takes the transceiver the offer made: the answer sends too
         # JSEP §5.2: no offer from have-remote-offer; no remote answer there either
         await raises(InvalidStateError, b.createOffer())
         await raises(InvalidStateError, b.setRemoteDescription(
@@ -226,6 +235,8 @@ def test_signaling_state_machine_errors_and_events() -> None:
         await a.setRemoteDescription(answer)
         assert a.signalingState == "stable"
         assert a.currentLocalDescription is not None and a.pendingLocalDescription is None
+        # the offerer's track event comes with the answer, after signalingstatechange
+        assert [e.track.kind for e in ra.tracks] == ["audio"] and ra.track_states == ["stable"]
         await raises(InvalidStateError, a.setRemoteDescription(answer))  # stable again
         await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
         await settle()

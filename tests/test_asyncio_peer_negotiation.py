@@ -172,12 +172,16 @@ def test_rollback_of_a_remote_offer() -> None:
         assert b.signalingState == "have-remote-offer"
         assert len(b.getTransceivers()) == 2  # ours took the audio section, video is new
         assert mine.mid is not None
+        # W3C §4.4.1.6: the track events fire at setRemoteDescription(offer)
+        assert [e.track.kind for e in rb.tracks] == ["audio", "video"]
+        assert rb.tracks[0].transceiver is mine
+        created = rb.tracks[1].transceiver
         await b.setRemoteDescription(RTCSessionDescription("", "rollback"))
         assert b.signalingState == "stable" and b.remoteDescription is None
         assert b.getTransceivers() == [mine] and mine.mid is None
         assert mine.sender is own and own.track is not None
         assert rb.states["signalingstatechange"] == ["have-remote-offer", "stable"]
-        assert not rb.tracks
+        assert created not in b.getTransceivers()
         # b offers now; a (which rolls its own offer back) answers
         await a.setLocalDescription(RTCSessionDescription("", "rollback"))
         await connect(b, a)
