@@ -340,3 +340,25 @@ def test_direct_edits_of_lines_are_seen_by_the_typed_views(sdp: SessionDescripti
     assert audio.mid is None
     audio.lines = ["m=audio 0 RTP/AVP 0", "a=mid:new"]
     assert audio.mid == "new" and audio.rejected and audio.rtpmaps == {}
+
+
+def test_attributes_added_in_the_middle_keep_the_index_and_derived_values_fresh(
+        sdp: SessionDescription) -> None:
+    from rtcstack.sdp.codecs import codecs_from_section
+
+    audio = sdp.media[0]
+    before = [c.payload_type for c in codecs_from_section(audio)]
+    assert audio.media.port != 0 and audio.mid == "0"  # index, m= line and codecs cached
+    # a=rtpmap goes after the other rtpmap lines, in the middle: every later line shifts
+    audio.media = MediaLine("audio", 9, "UDP/TLS/RTP/SAVPF", (*audio.media.formats, "8"))
+    audio.add(RtpMap(8, "PCMA", 8000))
+    audio.add_attribute("x-flag")
+    audio.add_attribute("mid", "second")
+    fresh = MediaSection(list(audio.lines))  # indexed from scratch
+    for name in {line[2:].partition(":")[0] for line in audio.lines if line.startswith("a=")}:
+        assert audio._find(name) == fresh._find(name), name
+    assert audio.attribute_values("mid") == ["0", "second"] and audio.has("x-flag")
+    assert [c.payload_type for c in codecs_from_section(audio)] == [*before, 8]
+    assert audio.media.port == 9 and audio.rtpmaps[8] == RtpMap(8, "PCMA", 8000)
+    audio.lines[0] = "m=audio 0 UDP/TLS/RTP/SAVPF 8"
+    assert audio.rejected and [c.name for c in codecs_from_section(audio)] == ["PCMA"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 
 from rtcstack.common.values import value
 from rtcstack.sdp.attributes import Fmtp, RtcpFb, RtpMap, serialize_format_parameters
@@ -201,10 +202,15 @@ def codecs_from_section(section: MediaSection) -> list[Codec]:
     A payload type without ``a=rtpmap`` is looked up in RFC 3551's static table and skipped when
     it is not there (RFC 3264 §5.1: dynamic payload types need an rtpmap).  ``a=rtcp-fb:*``
     lines (RFC 4585 §4.2 wildcard) apply to every format.  Sections that are not RTP give ``[]``.
+    Kept by the section until its lines change (negotiation reads a section's codecs often).
     """
+    return list(section.cached(codecs_from_section, lambda: _codecs_from_section(section)))
+
+
+def _codecs_from_section(section: MediaSection) -> tuple[Codec, ...]:
     media = section.media
     if not media.is_rtp:
-        return []
+        return ()
     rtpmaps = section.rtpmaps
     fmtps = section.fmtps
     feedback: dict[int | None, list[tuple[str, str | None]]] = {}
@@ -228,7 +234,7 @@ def codecs_from_section(section: MediaSection) -> list[Codec]:
         fbs = feedback.get(pt, []) + [f for f in feedback.get(None, [])
                                       if f not in feedback.get(pt, [])]
         result.append(Codec(media.kind, name, rate, channels, params, tuple(fbs), pt))
-    return result
+    return tuple(result)
 
 
 # --- default capabilities (what Chromium and Firefox offer) -------------------------------------
@@ -418,6 +424,7 @@ class H264ProfileLevelId:
         return f"{self.profile_idc:02x}{self.profile_iop:02x}{self.level_idc:02x}"
 
 
+@lru_cache(maxsize=256)  # a pure function of a short string; codec matching calls it often
 def parse_h264_profile_level_id(text: str | None) -> H264ProfileLevelId | None:
     """RFC 6184 §8.1: parse a ``profile-level-id`` (six hex digits) and name its profile.
 

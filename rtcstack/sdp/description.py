@@ -48,6 +48,7 @@ from rtcstack.sdp.errors import SdpParseError
 __all__ = ["MediaSection", "Section", "SessionDescription"]
 
 _A = TypeVar("_A", bound=Attribute)
+_T = TypeVar("_T")
 
 _LINE_TYPES = frozenset("abcdefghijklmnopqrstuvwxyz")
 _CONTROL = re.compile(r"[\x00\r]")
@@ -87,7 +88,8 @@ class Section:
     1-based number of ``lines[0]`` in the parsed text (line numbers refer to the text as parsed).
     """
 
-    __slots__ = ("_index", "_indexed", "_lines", "_typed", "first_line")
+    __slots__ = ("_derived", "_derived_at", "_index", "_indexed", "_lines", "_typed",
+                 "first_line")
 
     def __init__(self, lines: list[str], first_line: int = 0) -> None:
         self._lines = Lines(lines)
@@ -95,6 +97,8 @@ class Section:
         self._indexed: tuple[int, int] | None = None  # (id, version) of the indexed lines
         self._index: dict[str, list[tuple[int, str | None]]] = {}
         self._typed: dict[type, list[Any]] = {}
+        self._derived: dict[object, Any] = {}  # see ``cached``
+        self._derived_at: tuple[int, int] | None = None  # (id, version) of those lines
 
     @property
     def lines(self) -> Lines:
@@ -105,6 +109,7 @@ class Section:
     def lines(self, lines: Iterable[str]) -> None:
         self._lines = Lines(lines)
         self._indexed = None
+        self._derived_at = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Section) or type(self) is not type(other):
@@ -154,6 +159,20 @@ class Section:
 
     def _find(self, name: str) -> list[tuple[int, str | None]]:
         return self._attribute_index().get(name, [])
+
+    def cached(self, key: object, compute: Callable[[], _T]) -> _T:
+        """``compute()``, kept until the lines change: for values derived from them (the
+        parsed ``m=`` line, a section's codecs) that negotiation reads many times."""
+        lines = self._lines
+        stamp = (id(lines), lines.version)
+        if self._derived_at != stamp:
+            self._derived = {}
+            self._derived_at = stamp
+        try:
+            return self._derived[key]  # type: ignore[no-any-return]
+        except KeyError:
+            result = self._derived[key] = compute()
+            return result
 
     def attribute(self, name: str) -> str | None:
         """The value of the first ``a=<name>:<value>`` line, or None (absent or a flag)."""
@@ -222,7 +241,20 @@ class Section:
     def add_attribute(self, name: str, val: str | None = None) -> None:
         """Append a raw attribute line (``val`` None writes a flag ``a=<name>``)."""
         line = f"a={name}" if val is None else f"a={name}:{val}"
-        self.lines.insert(self._insert_at(name), line)
+        at = self._insert_at(name)  # the index is current here
+        lines = self._lines
+        lines.insert(at, line)
+        # Keep the index current instead of letting the next look-up rebuild it: a section
+        # built attribute by attribute (every offer and answer) was re-indexed after each line.
+        index = self._index
+        if at < len(lines) - 1:
+            for entries in index.values():
+                for i, (number, old) in enumerate(entries):
+                    if number >= at:
+                        entries[i] = (number + 1, old)
+        index.setdefault(name, []).append((at, val))
+        self._typed = {}
+        self._indexed = (id(lines), lines.version)
 
     def set(self, attr: Attribute) -> None:
         """Replace every ``a=<NAME>`` line with this one value (added when absent)."""
@@ -381,14 +413,17 @@ class MediaSection(Section):
 
     @property
     def media(self) -> MediaLine:
-        try:
-            return MediaLine.parse(self.lines[0][2:])
-        except SdpParseError as error:
-            raise error.at_line(self.line_number(0)) from None
+        return self.cached(MediaLine, self._parse_media)
 
     @media.setter
     def media(self, media: MediaLine) -> None:
         self.lines[0] = "m=" + media.serialize()
+
+    def _parse_media(self) -> MediaLine:
+        try:
+            return MediaLine.parse(self.lines[0][2:])
+        except SdpParseError as error:
+            raise error.at_line(self.line_number(0)) from None
 
     @property
     def kind(self) -> str:
