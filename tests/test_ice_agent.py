@@ -225,6 +225,39 @@ def test_restart_keeps_data_on_the_old_pair_until_a_new_one_is_selected() -> Non
     assert a.agent.selected_pair is not old
 
 
+def test_old_credentials_after_restart_only_on_the_old_pair() -> None:
+    """After a restart the old credentials serve the consent of the pair that still carries
+    the data, nothing else: a check with them from another address is a 401, else the peer
+    (Chromium 156 does) validates a new path with the old generation's credentials, nominates
+    it, and we never move to the new generation."""
+    from rtcstack.stun import Message, MessageClass, Method, Username
+
+    net = VirtualNetwork()
+    a, b = pair_up(net)
+    assert net.run(lambda: both_selected(a, b), duration=5)
+    old = a.agent.selected_pair
+    assert old is not None
+    old_ufrag, old_pwd = a.agent.local_credentials
+    a.agent.restart(now=net.now)
+    while a.agent.poll_transmit() is not None:
+        pass
+
+    def check_from(addr: tuple[str, int]) -> int | None:
+        request = Message.new(Method.BINDING, MessageClass.REQUEST,
+                              [Username(f"{old_ufrag}:{b.agent.ufrag}")])
+        a.agent.handle_datagram(request.serialize(integrity_key=old_pwd.encode(),
+                                                  fingerprint=True),
+                                addr, local=old.local.addr, now=net.now)
+        out = a.agent.poll_transmit()
+        while out is not None and out.addr != addr:
+            out = a.agent.poll_transmit()
+        assert out is not None
+        return Message.parse(out.data).error_code
+
+    assert check_from(old.remote.addr) is None  # consent on the old pair: answered
+    assert check_from(("192.0.2.2", 6001)) == 401
+
+
 def test_nat_rebinding_recovers_through_restart() -> None:
     net = VirtualNetwork()
     net.add_stun_server(STUN)

@@ -716,7 +716,11 @@ class IceAgent:
         pwd = None
         if target == self.ufrag:
             pwd = self.pwd
-        elif self._old_local is not None and target == self._old_local[0]:
+        elif self._old_local is not None and target == self._old_local[0] \
+                and self._selected is not None and addr == self._selected.remote.addr:
+            # the pre-restart credentials serve the consent of the pair still carrying the data
+            # (§9), nothing else: Chromium validates and nominates new paths with them, and we
+            # would never reach the new generation
             pwd = self._old_local[1]
         if pwd is None or not message.check_integrity(pwd.encode()):
             # §9.1.3: unknown username or a bad MAC -> 401, without integrity.
