@@ -35,13 +35,16 @@ def _candidate_id(c: Candidate, prefix: str) -> str:
     return f"{prefix}{c.foundation}_{c.address}_{c.port}"
 
 
-def _candidate(c: Candidate, prefix: str, kind: str, ts: float, transport_id: str) -> Stats:
+def _candidate(c: Candidate, prefix: str, kind: str, ts: float, transport_id: str,
+               ufrag: str | None = None) -> Stats:
+    """``ufrag``: the generation's, for a candidate whose line carries none (a host candidate
+    of ours, a peer-reflexive one learnt from a check)."""
     return {
         "id": _candidate_id(c, prefix), "type": kind, "timestamp": ts,
         "transportId": transport_id, "address": c.address, "port": c.port,
         "protocol": c.transport, "candidateType": str(c.type), "priority": c.priority,
         "foundation": c.foundation, "relatedAddress": c.related_address,
-        "relatedPort": c.related_port, "usernameFragment": c.ufrag,
+        "relatedPort": c.related_port, "usernameFragment": c.ufrag or ufrag or None,
     }
 
 
@@ -93,13 +96,18 @@ def collect_stats(pc: PeerConnection, *, now: float, timestamp: float,
         transport["srtpCipher"] = pc.srtp_profile.name
     yield transport
     seen: set[str] = set()
-    for p in agent.pairs:
-        for c, prefix, kind in ((p.local, "I", "local-candidate"),
-                                (p.remote, "I", "remote-candidate")):
+    pairs = agent.pairs
+    if pair is not None and pair not in pairs:
+        # after an ICE restart the old generation's selected pair carries the data, outside
+        # the new checklist, until a new pair is nominated: selectedCandidatePairId names it
+        pairs.append(pair)
+    for p in pairs:
+        for c, prefix, kind, ufrag in ((p.local, "I", "local-candidate", p.local_ufrag),
+                                       (p.remote, "I", "remote-candidate", p.remote_ufrag)):
             cid = _candidate_id(c, prefix)
             if cid not in seen:
                 seen.add(cid)
-                yield _candidate(c, prefix, kind, ts, transport_id)
+                yield _candidate(c, prefix, kind, ts, transport_id, ufrag)
         pid = f"CP{_candidate_id(p.local, 'I')}-{_candidate_id(p.remote, 'I')}"
         selected = p is pair
         entry: Stats = {
