@@ -438,6 +438,7 @@ class RTCRtpTransceiver:
 
     def stop(self) -> None:
         self._pc._core.stop_transceiver(self._core)
+        self._pc._end_stopped()
         self._pc._service()
 
     def setCodecPreferences(self, codecs: Sequence[Codec]) -> None:
@@ -720,6 +721,7 @@ class RTCPeerConnection(EventEmitter):
         await self._prepare_ice()
         self._core.set_local_description(type_, sdp, now=self._now())
         self._channels_attached()
+        self._end_stopped()
         self._service()
 
     async def setRemoteDescription(
@@ -733,6 +735,7 @@ class RTCPeerConnection(EventEmitter):
         for t in self._core.transceivers:
             self._wrap(t)
         self._channels_attached()
+        self._end_stopped()
         self._service()
 
     async def addIceCandidate(self, candidate: Any = None) -> None:
@@ -1007,6 +1010,15 @@ class RTCPeerConnection(EventEmitter):
         if sender._task is not None:
             sender._task.cancel()
             sender._task = None
+
+    def _end_stopped(self) -> None:
+        """W3C §5.4 "stop sending and receiving": a stopped transceiver (stop(), or its
+        m-section rejected) sends no more and its receiver's track ends at once."""
+        for t in self._core.transceivers:
+            if t.stopped:
+                wrapped = self._wrap(t)
+                self._stop_sender(wrapped.sender)
+                wrapped.receiver.track.stop()
 
     async def _send_loop(self, sender: RTCRtpSender) -> None:
         from rtcstack.media import MediaStreamError, create_encoder
