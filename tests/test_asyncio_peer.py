@@ -606,8 +606,14 @@ def test_transceiver_stop_rejects_its_section() -> None:
         await connect(a, b)
         await settle()
         nn = ra.negotiationneeded
+        remote_audio = next(e.track for e in rb.tracks if e.track.kind == "audio")
         audio.stop()
         assert audio.direction == "stopped"
+        # W3C §5.4: sending and receiving stop at once; the receiver's track ends, the
+        # application's own track does not
+        assert audio.receiver.track.readyState == "ended"
+        assert audio.sender.track is not None and audio.sender.track.readyState == "live"
+        assert remote_audio.readyState == "live"  # until the negotiation rejects the section
         await settle()
         assert ra.negotiationneeded == nn + 1
         offer = await a.createOffer()
@@ -616,6 +622,7 @@ def test_transceiver_stop_rejects_its_section() -> None:
         await exchange(a, b)
         assert audio.currentDirection == "stopped"
         assert a.getTransceivers() == [video]
+        assert remote_audio.readyState == "ended"
         assert [t.mid for t in b.getTransceivers()] == [video.mid]
         assert b.remoteDescription is not None
         assert re.search(r"^m=audio 0 ", b.remoteDescription.sdp, re.M)
