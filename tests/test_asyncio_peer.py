@@ -594,6 +594,34 @@ def test_replace_track_switches_video_without_renegotiation() -> None:
     run(main(), 40)
 
 
+def test_answer_with_the_track_the_offer_brought() -> None:
+    """The echo pattern (aiortc's server examples): the answerer's track handler runs during
+    setRemoteDescription(offer) and adds the received track back; the answer carries it, and
+    the offerer receives its own video pattern back (numbers survive decode and re-encode)."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra = Recorder(a)
+        a.addTrack(VideoPatternTrack(width=160, height=120, fps=15))
+        b.on("track", lambda event: b.addTrack(event.track))
+        await a.setLocalDescription()
+        assert a.localDescription is not None
+        await b.setRemoteDescription(a.localDescription)
+        assert [s.track is not None for s in b.getSenders()] == [True]
+        await b.setLocalDescription()
+        assert b.localDescription is not None
+        assert re.search(r"^a=sendrecv", b.localDescription.sdp, re.M)
+        await a.setRemoteDescription(b.localDescription)
+        await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
+        assert [e.track.kind for e in ra.tracks] == ["video"]
+        echoed = await frame_numbers(ra.tracks[0].track, 3)
+        assert None not in echoed and echoed == sorted(echoed)
+        await settle()
+        assert b.signalingState == "stable" and not b._core.negotiation_needed
+        await a.close()
+        await b.close()
+    run(main(), 30)
+
+
 def test_transceiver_stop_rejects_its_section() -> None:
     """transceiver.stop() (W3C §5.4): negotiation needed; the next offer rejects the section
     with port 0; afterwards both sides' transceivers are stopped and gone from
