@@ -297,6 +297,9 @@ class RTCDataChannel(EventEmitter):
         if self._state in ("closing", "closed"):
             return
         if channel is None:
+            # closed before the SCTP transport exists: it must never be opened later
+            with contextlib.suppress(ValueError):
+                self._pc._core.data_channel_requests.remove(self._request)
             self._set_closed()
             return
         self._state = "closing"
@@ -747,6 +750,8 @@ class RTCPeerConnection(EventEmitter):
         self._service()
 
     def restartIce(self) -> None:
+        if self._closed:
+            return  # W3C §4.4.1.6 restartIce: updating negotiation-needed aborts when closed
         self._core.restart_ice()
         self._service()
 
