@@ -260,6 +260,8 @@ def test_signaling_state_machine_errors_and_events() -> None:
         await raises(InvalidStateError, lambda: a.addTransceiver("video"))
         await raises(InvalidStateError, lambda: a.createDataChannel("x"))
         await raises(InvalidStateError, lambda: a.addTrack(ToneTrack()))
+        a.restartIce()  # W3C: no exception, nothing happens
+        assert a.signalingState == "closed"
     run(main(), 30)
 
 
@@ -725,6 +727,38 @@ def test_data_channel_init_members_reach_the_other_side() -> None:
             y.send(f"to a on {y.label}".encode())
             await wait_for(lambda gx=got_x, gy=got_y: bool(gx and gy), what="messages")
             assert got_y == [f"to b on {x.label}"] and got_x == [f"to a on {y.label}".encode()]
+        await a.close()
+        await b.close()
+    run(main(), 30)
+
+
+def test_data_channels_opened_mid_call_and_closed_before_connecting() -> None:
+    """A channel created during the call opens on both sides with no renegotiation (DCEP on
+    the existing association, W3C §6.1); one closed before the SCTP transport existed is
+    never opened on the wire."""
+    async def main() -> None:
+        a, b = make_pc(), make_pc()
+        ra, rb = Recorder(a), Recorder(b)
+        first = a.createDataChannel("first")
+        stillborn = a.createDataChannel("stillborn")
+        stillborn.close()
+        assert stillborn.readyState == "closed"
+        await connect(a, b)
+        await first.wait_open(10)
+        await settle()
+        count = ra.negotiationneeded
+        late = a.createDataChannel("late")
+        from_b = b.createDataChannel("from b")
+        await late.wait_open(10)
+        await from_b.wait_open(10)
+        await wait_for(lambda: len(rb.channels) == 2 and len(ra.channels) == 1,
+                       what="datachannel events")
+        assert [c.label for c in rb.channels] == ["first", "late"]
+        assert [c.label for c in ra.channels] == ["from b"]
+        assert late.id is not None and from_b.id is not None and late.id % 2 != from_b.id % 2
+        await settle()
+        assert ra.negotiationneeded == count and rb.negotiationneeded == 0
+        assert stillborn.readyState == "closed"
         await a.close()
         await b.close()
     run(main(), 30)
