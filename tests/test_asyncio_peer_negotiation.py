@@ -401,6 +401,13 @@ def test_ice_restart_mid_call(restarter: str) -> None:
         await initiator.setRemoteDescription(responder.localDescription)
         new = (ufrag(a.localDescription.sdp), ufrag(b.localDescription.sdp))
         assert new[0] != old[0] and new[1] != old[1]
+        # each side gathered again: new candidates, with the new ufrag, then the end again
+        for r, fresh in ((ra, new[0]), (rb, new[1])):
+            await wait_for(lambda r=r: r.candidates.count(None) == 2, 10, "a second gathering")
+            again = r.candidates[r.candidates.index(None) + 1:]
+            assert again[-1] is None and again[:-1]
+            assert all(c is not None and c.usernameFragment == fresh for c in again[:-1])
+            assert r.states["icegatheringstatechange"] == ["gathering", "complete"] * 2
         stats = await a.getStats()
         transport = next(s for s in stats.values() if s.type == "transport")
         await wait_for(lambda: a.connectionState == b.connectionState == "connected", 10)
