@@ -10,6 +10,7 @@ encoded frames; codecs live in :mod:`rtcstack.media` and are the asyncio adapter
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
 
 from rtcstack.rtp.extensions import ExtensionMap
 from rtcstack.rtp.session import RtpReceiveStream, RtpSendStream
@@ -49,6 +50,7 @@ def _supported(codec: Codec) -> bool:
     return name in SUPPORTED_CODECS
 
 
+@lru_cache(maxsize=64)  # every offer and answer asks again, mostly for the default codecs
 def supported_codecs(codecs: tuple[Codec, ...]) -> tuple[Codec, ...]:
     """The codecs of ``codecs`` rtcstack can send and receive, with RTX only for those kept,
     and without transport-cc feedback (see :data:`AUDIO_EXTENSIONS`)."""
@@ -59,6 +61,11 @@ def supported_codecs(codecs: tuple[Codec, ...]) -> tuple[Codec, ...]:
     return tuple(replace(c, rtcp_feedback=tuple(f for f in c.rtcp_feedback
                                                  if f[0] != "transport-cc"))
                  for c in chosen)
+
+
+@cache
+def _default_supported_codecs(kind: str) -> tuple[Codec, ...]:
+    return supported_codecs(default_codecs(kind))
 
 
 def sends(direction: str | None) -> bool:
@@ -121,7 +128,9 @@ class Transceiver:
             send_rids=self.send_rids, stopped=self.stopped)
 
     def _codecs(self) -> tuple[Codec, ...] | None:
-        return supported_codecs(self.codec_preferences or default_codecs(self.kind))
+        if self.codec_preferences:
+            return supported_codecs(self.codec_preferences)
+        return _default_supported_codecs(self.kind)
 
     @property
     def sending(self) -> bool:
