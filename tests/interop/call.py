@@ -373,16 +373,21 @@ class BrowserCall:
 
     async def browser_offer(self, audio: bool = True, video: bool = True, data: bool = True, *,
                             receive: Iterable[str] = (), ice_restart: bool = False,
+                            codecs: Mapping[str, Sequence[str]] | None = None,
                             complete: bool = False, timeout: float | None = None) -> str:
         """The browser adds what is asked and not there yet -- a fake-microphone track
         (``audio``), a fake-camera track (``video``), the data channel "chat" (``data``), a
         recvonly transceiver per kind in ``receive`` -- then ``createOffer`` (with
         ``iceRestart`` when asked), ``setLocalDescription``, and returns the offer SDP (after
         ICE gathering completed when ``complete``).  Call it again to renegotiate (it adds
-        nothing already there)."""
+        nothing already there).  ``codecs`` (``{"video": ["video/VP9"]}``; an entry may add
+        fmtp parameters that must match: ``"video/H264;packetization-mode=1"``) calls
+        ``setCodecPreferences`` on every transceiver of that kind first, with those codecs in
+        that order and rtx."""
         result = await self._command("offer", {
             "audio": audio, "video": video, "data": data, "receive": list(receive),
             "ice_restart": ice_restart, "complete": complete,
+            "codecs": {k: list(v) for k, v in (codecs or {}).items()},
             "gather_ms": int(1000 * (timeout or self.timeout)),
         }, timeout)
         return _sdp(result)
