@@ -15,32 +15,42 @@ receiver tracks yield decoded ``av`` frames, and its ``getStats`` shows inbound-
    sends the largest both ways to rtcstack.
 2. ``test_rtcstack_offers`` -- rtcstack offers audio + video + data, the browser answers.
 3. ``test_renegotiation_adds_tracks`` -- audio first; the browser adds its camera and
-   re-offers (rtcstack decodes it); rtcstack adds ``VideoPatternTrack`` and a data channel,
-   gets ``negotiationneeded`` and re-offers (the browser decodes the new track, the new channel
-   echoes).
+   re-offers (rtcstack decodes it); rtcstack adds ``VideoPatternTrack`` (on the browser's
+   video section), a second ``ToneTrack`` (a new, bundle-only m-line) and a data channel (a new
+   m=application), gets one ``negotiationneeded`` and re-offers: the browser decodes both new
+   tracks and the new channel echoes.
 4. ``test_ice_restart`` -- a browser-initiated restart (restartIce + offer, rtcstack answers
    with new credentials) and an rtcstack-initiated one (``pc.restartIce()``,
-   ``negotiationneeded``, offer); the ufrags change in both SDPs of each, media keeps being
-   decoded on both sides after each restart, the data channel still echoes.
+   ``negotiationneeded``, offer); the ufrags change in both SDPs of each, both sides' selected
+   pairs move to the new ICE generation (their remote candidates carry the new ufrags), media
+   keeps being decoded on both sides after each restart, the data channel still echoes.
 5. ``test_relay_only`` -- through coturn with ``iceTransportPolicy="relay"`` on both sides:
    rtcstack's selected pair's local candidate is "relay"; media and data flow.
 6. ``test_codec`` -- rtcstack offers one video codec only (``setCodecPreferences`` with codecs
-   from ``default_codecs("video")``): VP8, VP9 and H.264, with Opus or PCMU audio; and the
+   from ``default_codecs("video")``, bundle policy max-bundle so that its video section is
+   bundle-only): VP8, VP9 and H.264, with Opus or PCMU audio; and the
    browser offers one codec only (its ``setCodecPreferences``) for VP9 and H.264: video is
    decoded on both sides with that codec.  Firefox ESR has no H.264 here (it needs the OpenH264
    plugin it downloads at run time), so its H.264 cases are skipped.
 
-What the browsers negotiated with rtcstack (observed 2025, Chromium 156, Firefox 153 ESR):
+What the browsers negotiated with rtcstack, as observed here (Chromium 156, Firefox 153 ESR;
+each test prints its line with ``-s``):
 
-- Chromium: codecs Opus/48000/2 and VP8 by default (VP9 profile 0, H.264 42e01f packetization
-  mode 1, PCMU when forced); DTLS 1.2 ECDHE_ECDSA_WITH_AES_128_GCM_SHA256; when Chromium
-  offers (actpass) rtcstack answers ``a=setup:active`` and is the DTLS client, when rtcstack
-  offers Chromium answers ``active`` and rtcstack is the server; SRTP profile
-  AES128_CM_HMAC_SHA1_80 (rtcstack's answer/offer order puts it first); SCTP with I-DATA
-  (RFC 8260 interleaving: both sides announce it) and zero checksum.
-- Firefox: codecs Opus/48000/2 and VP8 by default (VP9 when forced; PCMU when forced; no H.264);
-  DTLS 1.2 ECDHE_ECDSA_WITH_AES_128_GCM_SHA256; the same DTLS roles (rtcstack client when it
-  answers, server when it offers); SRTP profile AEAD_AES_128_GCM; SCTP without I-DATA.
+- Chromium: Opus/48000/2 and VP8 by default (VP9 profile 0, H.264 42e01f packetization-mode 1,
+  PCMU when one is forced, from either side); DTLS 1.2 ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.
+  When Chromium offers (actpass) rtcstack answers ``a=setup:active`` and is the DTLS client;
+  Chromium, the server, then picks SRTP AES128_CM_HMAC_SHA1_80 although rtcstack's
+  use_srtp lists AEAD_AES_128_GCM first.  When rtcstack offers, Chromium answers ``active``,
+  rtcstack is the DTLS server and picks AEAD_AES_128_GCM.  SCTP without I-DATA (Chromium's
+  INIT does not announce it) and without zero checksum (nor that).
+- Firefox: Opus/48000/2 and VP8 by default (VP9 or PCMU when forced; no H.264); DTLS 1.2
+  ECDHE_ECDSA_WITH_AES_128_GCM_SHA256; the same DTLS roles (rtcstack the client when it
+  answers, the server when it offers) and SRTP AEAD_AES_128_GCM in both; SCTP with I-DATA
+  (RFC 8260: both INITs announce it), no zero checksum.  Firefox offers no 127.0.0.1
+  candidate: the selected pair is rtcstack's 127.0.0.1 to Firefox's host address on eth0.
+- Both answer rtcstack's restart offers with new credentials and move to the new generation
+  (the selected pairs change within a second); both decode rtcstack's ToneTrack (Firefox reports
+  audioLevel ~0.5 for amplitude 0.5; Chromium reports 0 because the page plays it muted).
 """
 
 from __future__ import annotations
@@ -430,9 +440,10 @@ async def negotiated(call: BrowserCall, peer: Peer) -> str:
     channels = peer.pc._core.channels
     association = channels.association if channels is not None else None
     idata = getattr(association, "interleaving", None)
+    zero = getattr(association, "zero_checksum_tx", None)
     return (f"{call.name}: codecs {codecs}, rtcstack DTLS {transport.get('dtlsRole')} "
             f"{transport.get('dtlsCipher')}, SRTP {transport.get('srtpCipher')}, "
-            f"I-DATA {idata}")
+            f"I-DATA {idata}, zero checksum {zero}")
 
 
 async def echo(peer: Peer, label: str, sizes: list[int]) -> None:
