@@ -307,6 +307,12 @@ def test_pranswer_then_answer() -> None:
         assert b.localDescription is not None and b.localDescription.type == "pranswer"
         await a.setRemoteDescription(b.localDescription)
         assert a.signalingState == "have-remote-pranswer"
+        # W3C §4.4.1.6 (webrtc-pc #2235): no rollback from the pranswer states
+        rollback = RTCSessionDescription("", "rollback")
+        await raises(InvalidStateError, b.setLocalDescription(rollback))
+        await raises(InvalidStateError, a.setRemoteDescription(rollback))
+        assert (a.signalingState, b.signalingState) == ("have-remote-pranswer",
+                                                        "have-local-pranswer")
         # an answer can still come; createAnswer works in have-local-pranswer
         await b.setLocalDescription()
         assert b.localDescription is not None and b.localDescription.type == "answer"
