@@ -362,3 +362,18 @@ def test_attributes_added_in_the_middle_keep_the_index_and_derived_values_fresh(
     assert audio.media.port == 9 and audio.rtpmaps[8] == RtpMap(8, "PCMA", 8000)
     audio.lines[0] = "m=audio 0 UDP/TLS/RTP/SAVPF 8"
     assert audio.rejected and [c.name for c in codecs_from_section(audio)] == ["PCMA"]
+
+
+def test_compact_forgets_the_caches_and_the_views_still_read_right(
+        sdp: SessionDescription) -> None:
+    from rtcstack.sdp.codecs import codecs_from_section
+
+    audio = sdp.media[0]
+    codecs, mid, rtpmaps = codecs_from_section(audio), audio.mid, audio.rtpmaps
+    sdp.compact()
+    assert audio._index == {} and audio._typed == {} and audio._derived == {}
+    assert codecs_from_section(audio) == codecs and audio.mid == mid
+    assert audio.rtpmaps == rtpmaps and sdp.serialize() == TEXT
+    sdp.compact()
+    audio.add_attribute("mid", "again")  # an edit right after compact() re-indexes correctly
+    assert audio.attribute_values("mid") == [mid, "again"]

@@ -118,6 +118,13 @@ class Section:
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by content: unhashable
 
+    def compact(self) -> None:
+        """Forget the attribute index and every parsed or derived value (they are rebuilt on
+        the next read): for a description kept long after it was read, such as a peer
+        connection's current ones, whose caches outweigh its lines several times."""
+        self._indexed = self._derived_at = None
+        self._index, self._typed, self._derived = {}, {}, {}
+
     def line_number(self, index: int) -> int | None:
         """The 1-based line number of ``lines[index]`` in the parsed text (None if built)."""
         return self.first_line + index if self.first_line else None
@@ -574,6 +581,11 @@ class SessionDescription:
         return "\r\n".join(lines) + "\r\n"
 
     __str__ = serialize
+
+    def compact(self) -> None:
+        """:meth:`Section.compact` for the session part and every media section."""
+        for section in (self.session, *self.media):
+            section.compact()
 
     def copy(self) -> SessionDescription:
         """An independent copy (editing it leaves this one alone)."""
