@@ -584,6 +584,7 @@ class PeerConnection:
             raise ValueError(f"invalid description type {type!r}")
         self._start_gathering(now)
         self._snapshot = None if self.signaling_state is SignalingState.STABLE else self._snapshot
+        self._compact_descriptions()
 
     def _take_ice(self, description: SessionDescription) -> None:
         """Apply an ICE restart our description carries (the agent switches credentials)."""
@@ -651,6 +652,16 @@ class PeerConnection:
         else:
             raise ValueError(f"invalid description type {type!r}")
         self._snapshot = None if self.signaling_state is SignalingState.STABLE else self._snapshot
+        self._compact_descriptions()
+
+    def _compact_descriptions(self) -> None:
+        """Once stable, the kept descriptions hold their lines only: the attribute index and the
+        parsed values negotiation built (about half of a connected pair's memory) are rebuilt
+        if something reads them again -- renegotiation does, the media path never."""
+        if self.signaling_state is SignalingState.STABLE:
+            for d in (self.current_local, self.current_remote):
+                if d is not None:
+                    d.sdp.compact()
 
     # --- association of transceivers with m-lines (RFC 9429 §5.10, §5.11) ---------------------
 
