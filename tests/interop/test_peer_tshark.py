@@ -21,11 +21,21 @@ file:
 
 SRTP payloads stay encrypted: the headers are what is checked.
 
+Chromium also gathers the machine's other address and checks and sends from it until the
+nomination reaches it, so a handshake can start on one UDP conversation and end on another;
+tshark follows a DTLS session within one conversation only.  The passes therefore read a copy
+of the file in which Chromium's other endpoints are renamed to its end of rtcstack's selected
+pair (:func:`~tests.interop.peer_capture.merge_endpoints`); the file as captured shows that
+rtcstack itself sends only on its selected pair.
+
 Checked on the capture:
 
-- nothing is malformed and no expert info has severity error; the only expert info at all is
-  tshark's "Encrypted RTCP Payload - not dissected"; every datagram is STUN, DTLS, RTP or
-  RTCP (nothing left as undissected data);
+- nothing is malformed and no expert info has severity error; the only expert infos at all
+  are tshark's "Encrypted RTCP Payload - not dissected" and, under load, "New fragment overlaps
+  old data (retransmission?)" on a ClientHello fragment the browser sent again (the test checks
+  that it repeats an earlier fragment); every datagram is STUN, DTLS, RTP or RTCP (nothing
+  left as undissected data);
+- rtcstack sends everything but STUN on its selected pair only;
 - STUN Binding requests and success responses both ways, each with USERNAME,
   MESSAGE-INTEGRITY and a FINGERPRINT tshark verifies; rtcstack's requests carry PRIORITY and
   its role (ICE-CONTROLLING when it offered), USE-CANDIDATE when it controls; its responses
@@ -45,8 +55,10 @@ Checked on the capture:
 
 tshark 4.0 reads SRTCP under the AEAD_AES_*_GCM profiles (RFC 7714 §9: E flag and index
 *after* the tag) as if the tag followed the index (RFC 3711's layout): its ``srtcp.index`` is
-then four bytes of the tag, with no malformed flag.  The test reads the trailer itself from the
-last four bytes of the datagram for the GCM profiles.
+then four bytes of the tag, and when the bit it takes for the E flag is clear it parses the
+ciphertext as more RTCP packets and may call them malformed (about one run in three here; the
+INTEROP notes say so too).  The test does not count what tshark flags in SRTCP under GCM and
+reads the trailer itself from the last four bytes of the datagram.
 """
 
 from __future__ import annotations
@@ -68,6 +80,7 @@ from rtcstack.media import MediaStreamError, ToneTrack, VideoPatternTrack
 from tests.interop.call import open_call
 from tests.interop.peer_capture import (
     LoopbackCapture,
+    merge_endpoints,
     require_tshark,
     tshark_fields,
     tshark_text,
@@ -90,6 +103,9 @@ CLIENT_HELLO, SERVER_HELLO, CERTIFICATE, SERVER_KEY_EXCHANGE = 1, 2, 11, 12
 CERTIFICATE_REQUEST, SERVER_HELLO_DONE, CERTIFICATE_VERIFY = 13, 14, 15
 CLIENT_KEY_EXCHANGE, FINISHED, USE_SRTP = 16, 20, 14
 CHANGE_CIPHER_SPEC, ALERT, APPLICATION_DATA = 20, 21, 23
+# tshark's expert infos that are no fault of the sender
+ENCRYPTED_RTCP = "Encrypted RTCP Payload - not dissected"
+RETRANSMITTED = "New fragment overlaps old data (retransmission?)"
 
 
 @dataclass
@@ -109,6 +125,9 @@ class CallCapture:
     primary: list[int] = field(default_factory=list)  # our media SSRCs (not RTX)
     labels: tuple[str, str] = ("", "")  # (our channel, Chromium's channel)
     seconds: float = 0.0
+    raw: Path = Path()  # the capture as written; ``pcap`` has Chromium's endpoints merged
+    remote: tuple[str, int] = ("", 0)  # Chromium's end of rtcstack's selected pair
+    renamed: dict[tuple[str, int], int] = field(default_factory=dict)  # merged: datagrams
 
     def options(self, sctp: bool = False) -> list[str]:
         """tshark's options for one of the two passes (see the module docstring)."""
@@ -262,9 +281,12 @@ async def _record_call(tshark: str, workdir: Path, offerer: str) -> CallCapture:
             if capture is not None:
                 capture.stop()
     assert capture is not None
-    result = CallCapture(offerer, capture.pcap, keylog, workdir / "dummy-rsa.pem",
-                         capture.ports[0], "", "", labels=("from-rtcstack", theirs))
+    result = CallCapture(offerer, workdir / "merged.pcap", keylog, workdir / "dummy-rsa.pem",
+                         capture.ports[0], "", "", labels=("from-rtcstack", theirs),
+                         raw=capture.pcap)
     _negotiated(result, stats, local)
+    result.renamed = dict(merge_endpoints(result.raw, result.pcap, ("127.0.0.1", result.port),
+                                          result.remote))
     write_dummy_key(result.dummy_key)
     result.seconds = time.monotonic() - start
     return result
@@ -289,6 +311,9 @@ def _negotiated(capture: CallCapture, stats: dict[str, dict[str, Any]], sdp: str
     (transport,) = [s for s in stats.values() if s["type"] == "transport"]
     capture.dtls_role = transport["dtlsRole"]
     capture.srtp_cipher = transport["srtpCipher"]
+    pair = stats[transport["selectedCandidatePairId"]]
+    remote = stats[pair["remoteCandidateId"]]
+    capture.remote = (remote["address"], remote["port"])
     capture.mid_ids = mid_extension_ids(sdp)
     for report in stats.values():
         if report["type"] != "outbound-rtp":
@@ -318,7 +343,8 @@ def capture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
     result = asyncio.run(bounded())
     print(f"\n{request.param} offers: call captured in {result.seconds:.1f} s; rtcstack is the "
-          f"DTLS {result.dtls_role}, {result.srtp_cipher}")
+          f"DTLS {result.dtls_role}, {result.srtp_cipher}; Chromium's other endpoints merged "
+          f"into {result.remote}: {result.renamed}")
     yield result
 
 
@@ -335,19 +361,61 @@ def _hex(value: str) -> int:
 
 @pytest.mark.parametrize("sctp", [False, True], ids=["rtp-pass", "sctp-pass"])
 def test_nothing_malformed(capture: CallCapture, sctp: bool) -> None:
-    flagged = capture.text("-Y", f"udp.port == {capture.port} && "
-                                 "(_ws.malformed || _ws.expert.severity >= error)", sctp=sctp)
-    assert flagged.strip() == "", flagged
-    if sctp:
+    if sctp:  # this pass is for what DTLS carries; the RTP pass judges the rest
+        flagged = capture.text("-Y", f"udp.port == {capture.port} && (sctp || rtcdc) && "
+                                     "(_ws.malformed || _ws.expert.severity >= error)", sctp=True)
+        assert flagged.strip() == "", flagged
         return
-    experts = Counter(row[0] for row in capture.fields("_ws.expert", "_ws.expert.message"))
-    assert set(experts) <= {"Encrypted RTCP Payload - not dissected"}, experts
+    rows = capture.fields("_ws.malformed || _ws.expert.severity >= error", "frame.number",
+                          "frame.protocols", "_ws.expert.message", "udp.srcport",
+                          "dtls.handshake.message_seq", "dtls.handshake.fragment_offset",
+                          "dtls.handshake.fragment_length")
+    fragments: dict[tuple[str, str, str, str], int] = {}  # first frame of each fragment
+    for number, sport, *fragment in capture.fields(
+            "dtls.handshake", "frame.number", "udp.srcport", "dtls.handshake.message_seq",
+            "dtls.handshake.fragment_offset", "dtls.handshake.fragment_length"):
+        for key in zip(*(_split(f) for f in fragment), strict=True):
+            fragments.setdefault((sport, *key), int(number))
+    tolerated: list[str] = []
+    for number, protocols, messages, sport, *fragment in rows:
+        layers = protocols.split(":")
+        if "rtcp" in layers and "GCM" in capture.srtp_cipher:
+            tolerated.append(f"{number}: SRTCP under GCM ({messages})")  # see the docstring
+            continue
+        keys = list(zip(*(_split(f) for f in fragment), strict=True))
+        if set(_split(messages)) == {RETRANSMITTED} and keys and all(
+                fragments[(sport, *key)] < int(number) for key in keys):
+            tolerated.append(f"{number}: a retransmitted DTLS handshake fragment")
+            continue
+        raise AssertionError(f"frame {number} ({protocols}): {messages}")
+    if tolerated:
+        print(f"\n{capture.offerer} offers: tshark flagged, not counted: {tolerated}")
+    # Every other expert info: tshark's notes on SRTCP and retransmissions only (under GCM
+    # its misread SRTCP says anything, so RTCP frames are left out there).
+    noise = " && !rtcp && !srtcp" if "GCM" in capture.srtp_cipher else ""
+    experts = Counter(m for row in capture.fields(f"_ws.expert{noise}", "_ws.expert.message")
+                      for m in _split(row[0]))
+    assert all(m in (ENCRYPTED_RTCP, RETRANSMITTED)
+               or m.startswith("Possible traceroute")  # a UDP port in 33434-33534
+               for m in experts), experts
     # Every datagram is one of the four protocols (nothing left as bare data).
     left = capture.fields("!stun && !dtls && !rtp && !rtcp && !srtcp", "frame.number")
     assert left == [], left
     protocols = capture.text("-q", "-z", f"io,phs,udp.port=={capture.port}")
     for name in ("stun", "dtls", "rtp", "srtcp"):
         assert f" {name} " in protocols, protocols
+
+
+def test_rtcstack_sends_on_its_selected_pair(capture: CallCapture) -> None:
+    # From the file as captured: everything but STUN that rtcstack sends goes to Chromium's end
+    # of the selected pair -- from the start when rtcstack nominates (RFC 8445 §8.1.1), and
+    # once it moved there, for good, when Chromium does.
+    rows = tshark_fields(capture.raw, capture.options(), f"udp.srcport == {capture.port} && "
+                         "!stun", "ip.dst", "udp.dstport")
+    sent = [(address, int(port)) for address, port in rows]
+    assert capture.remote in sent, (capture.remote, Counter(sent))
+    after = sent[sent.index(capture.remote):] if capture.offerer == "chromium" else sent
+    assert set(after) == {capture.remote}, Counter(sent)
 
 
 def test_stun_checks_both_ways(capture: CallCapture) -> None:
