@@ -531,8 +531,11 @@ def test_srtcp_from_rtcstack(capture: CallCapture) -> None:
         assert types[0] in (200, 201), types  # RFC 3550 §6.1: SR or RR first
         assert _hex(_split(sender)[0]) in capture.payload_types, sender
         if gcm:  # RFC 7714 §9: E flag and index are the last four bytes
-            trailer = int(payload.replace(":", "")[-8:], 16)
+            raw = bytes.fromhex(payload.replace(":", ""))
+            trailer = int.from_bytes(raw[-4:], "big")
             assert trailer >> 31 == 1, payload
+            # the first packet's header (in clear) fits before the 16-byte tag and the trailer
+            assert (int.from_bytes(raw[2:4], "big") + 1) * 4 <= len(raw) - 16 - 4, payload
             indexes.append(trailer & 0x7FFFFFFF)
         else:
             assert e_flag == "1", (pt, e_flag)
