@@ -536,14 +536,6 @@ def _answer_parameters(local: Codec, remote: Codec) -> Params:
     return local.parameters
 
 
-def _intersect_feedback(local: Codec, remote: Codec) -> tuple[tuple[str, str | None], ...]:
-    """RFC 4585 §4.2 / RFC 9429 §5.3.1: feedback "supported by the application and present in
-    the offer", in the offer's order."""
-    ours = {(k.lower(), (p or "").lower()) for k, p in local.rtcp_feedback}
-    return tuple(fb for fb in remote.rtcp_feedback
-                 if (fb[0].lower(), (fb[1] or "").lower()) in ours)
-
-
 def intersect_codecs(local: Sequence[Codec], remote: Sequence[Codec]) -> list[Codec]:
     """RFC 3264 §6.1: the offered formats (``remote``) we support (``local``), in the offer's
     order, with the OFFERER's payload types, our answer parameters and the common rtcp-fb.
@@ -556,53 +548,65 @@ def intersect_codecs(local: Sequence[Codec], remote: Sequence[Codec]) -> list[Co
     accepted: dict[int, Codec] = {}
     local_of: dict[int, Codec] = {}
     # codecs_match needs the same kind, name and clock rate: look only at those local codecs
-    # (in local order, so the first local match still wins) instead of at every pair.
+    # (in local order, so the first local match still wins) instead of at every pair; and
+    # every name is lower-cased once (negotiation runs this four times per audio/video pair).
     by_name: dict[tuple[str, str, int], list[Codec]] = {}
     for mine in local:
         by_name.setdefault((mine.kind, mine.name.lower(), mine.clock_rate), []).append(mine)
+    offered = [(codec, codec.payload_type, codec.name.lower()) for codec in remote
+               if codec.payload_type is not None]
 
-    def candidates(codec: Codec) -> list[Codec]:
-        return by_name.get((codec.kind, codec.name.lower(), codec.clock_rate), [])
+    def candidates(codec: Codec, name: str) -> list[Codec]:
+        return by_name.get((codec.kind, name, codec.clock_rate), [])
 
-    for codec in remote:
-        if codec.payload_type is None or not (codec.is_primary or codec.is_fec):
+    for codec, pt, name in offered:
+        if name in ("rtx", "red"):  # primary and FEC formats first
             continue
-        for mine in candidates(codec):
+        for mine in candidates(codec, name):
             if codecs_match(mine, codec):
-                local_of[codec.payload_type] = mine
-                accepted[codec.payload_type] = codec
+                local_of[pt] = mine
+                accepted[pt] = codec
                 break
     # red before rtx, so that rtx for red can follow it (Chrome offers rtx apt=<red>).
-    for codec in remote:
-        if codec.payload_type is None or not codec.is_red:
+    for codec, pt, name in offered:
+        if name != "red":
             continue
         refs = codec.red_payload_types
         if refs and not all(r in accepted for r in refs):
             continue
-        for mine in candidates(codec):
+        for mine in candidates(codec, name):
             if codecs_match(mine, codec):
-                local_of[codec.payload_type] = mine
-                accepted[codec.payload_type] = codec
+                local_of[pt] = mine
+                accepted[pt] = codec
                 break
-    for codec in remote:
-        if codec.payload_type is None or not codec.is_rtx:
+    local_apt = {id(mine): mine.apt for mine in local if mine.is_rtx}  # read once, not per pair
+    for codec, pt, name in offered:
+        if name != "rtx":
             continue
         apt = codec.apt
         if apt not in accepted:
             continue
         primary_local = local_of[apt]
-        for mine in candidates(codec):  # rtx at the same clock rate
-            if mine.apt is None or mine.apt == primary_local.payload_type:
-                local_of[codec.payload_type] = mine
-                accepted[codec.payload_type] = codec
+        for mine in candidates(codec, name):  # rtx at the same clock rate
+            mine_apt = local_apt[id(mine)]
+            if mine_apt is None or mine_apt == primary_local.payload_type:
+                local_of[pt] = mine
+                accepted[pt] = codec
                 break
     result = []
-    for codec in remote:
-        pt = codec.payload_type
-        if pt is None or pt not in accepted:
+    # RFC 4585 §4.2 / RFC 9429 §5.3.1: feedback "supported by the application and present in
+    # the offer", in the offer's order.
+    feedback: dict[int, set[tuple[str, str]]] = {}  # id(local codec) -> its rtcp-fb, lowered
+    for codec, pt, _ in offered:
+        if pt not in accepted:
             continue
         mine = local_of[pt]
+        ours = feedback.get(id(mine))
+        if ours is None:
+            ours = feedback[id(mine)] = {(k.lower(), (p or "").lower())
+                                         for k, p in mine.rtcp_feedback}
+        common = tuple(fb for fb in codec.rtcp_feedback
+                       if (fb[0].lower(), (fb[1] or "").lower()) in ours)
         result.append(Codec(codec.kind, codec.name, codec.clock_rate, codec.channels,
-                            _answer_parameters(mine, codec),
-                            _intersect_feedback(mine, codec), pt))
+                            _answer_parameters(mine, codec), common, pt))
     return result
