@@ -555,7 +555,8 @@ class RTCPeerConnection(EventEmitter):
         self._clock_set = False
         self._state_waiters: list[asyncio.Future[None]] = []
         self._pending_negotiation = False
-        self._reported_states: dict[str, str] = {}
+        # gathering changes state in queued tasks only (_queue_state): "new" until the first
+        self._reported_states: dict[str, str] = {"ice-gathering": "new"}
         self.created_at = time.time()
 
     # --- attributes ---------------------------------------------------------------------------
@@ -910,6 +911,12 @@ class RTCPeerConnection(EventEmitter):
                     "ice-gathering": "icegatheringstatechange",
                     "ice-connection": "iceconnectionstatechange",
                     "connection": "connectionstatechange"}[event.what]
+            if event.what == "ice-gathering":
+                # W3C §5.6: the candidates surface in tasks of their own (_on_candidate), and
+                # "complete" in a task queued after them -- it was reported (and
+                # wait_gathering_complete returned) before any icecandidate event had fired.
+                self._queue_state(event.what, event.state, name)
+                return
             self._reported_states[event.what] = event.state
             self.emit(name)
         elif isinstance(event, NegotiationNeeded):
@@ -944,6 +951,15 @@ class RTCPeerConnection(EventEmitter):
         elif isinstance(event, TransportClosed):
             for channel in list(self._channels.values()):
                 channel._set_closed()
+
+    def _queue_state(self, what: str, state: str, name: str) -> None:
+        """Report ``state`` and fire ``name`` in a task of its own (after those queued)."""
+        def fire() -> None:
+            if not self._closed:
+                self._reported_states[what] = state
+                self.emit(name)
+                self._wake()
+        asyncio.get_running_loop().call_soon(fire)
 
     def _queue_negotiation_needed(self) -> None:
         """W3C §4.7.3: fired from a queued task, and only if still needed then."""
