@@ -381,10 +381,7 @@ class Section:
     @property
     def direction(self) -> str | None:
         """RFC 8866 §6.7: the direction attribute present here, or None (see ``effective``)."""
-        for line in self.lines:
-            if line.startswith("a=") and line[2:] in DIRECTIONS:
-                return line[2:]
-        return None
+        return self.cached("direction", self._find_direction)  # negotiation asks many times
 
     @direction.setter
     def direction(self, direction: str) -> None:
@@ -395,6 +392,12 @@ class Section:
                 self.lines[index] = "a=" + direction
                 return
         self.add_attribute(direction)
+
+    def _find_direction(self) -> str | None:
+        for line in self.lines:
+            if line.startswith("a=") and line[2:] in DIRECTIONS:
+                return line[2:]
+        return None
 
     @property
     def extmaps(self) -> list[ExtMap]:
