@@ -354,6 +354,38 @@ class RTCDataChannel(EventEmitter):
 # --- RTP objects -----------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
+class _SendLayer:
+    """The encoder of one simulcast layer (or of the only stream)."""
+
+    rid: str | None
+    scale: float
+    encoder: Any = None
+    codec: Codec | None = None
+    keyframe: bool = True
+    frames_encoded: int = 0
+    keyframes_encoded: int = 0
+    total_encode_time: float = 0.0
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(eq=False)
+class _ReceiveLayer:
+    """The decoder of one received stream: the only one, or a simulcast layer (RFC 8853)."""
+
+    track: Any
+    decoder: Any = None
+    codec: Codec | None = None
+    frames_decoded: int = 0
+    keyframes_decoded: int = 0
+    decode_errors: int = 0
+    total_decode_time: float = 0.0
+    width: int = 0
+    height: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # decode one at a time, in order
+
+
 class RTCRtpSender:
     """W3C RTCRtpSender: the track being sent on a transceiver."""
 
@@ -364,14 +396,35 @@ class RTCRtpSender:
         self.track = track
         self.kind = transceiver.kind
         self._task: asyncio.Task[None] | None = None
-        self._encoder: Any = None
-        self._encoder_codec: Codec | None = None
         self._keyframe = False
-        self.frames_encoded = 0
-        self.keyframes_encoded = 0
-        self.total_encode_time = 0.0
+        #: one encoder per simulcast layer (``None``: the only one), see set_encodings
+        self.layers: dict[str | None, _SendLayer] = {None: _SendLayer(None, 1.0)}
         self.media_frames = 0
         self.last_frame: Any = None
+
+    def set_encodings(self, encodings: Sequence[dict[str, Any]]) -> None:
+        """W3C sendEncodings: with more than one ``rid``, a simulcast layer each, scaled by
+        ``scaleResolutionDownBy`` (default 2^(n-1-i): the last layer full size, W3C §5.2)."""
+        rids = [e for e in encodings if e.get("rid")]
+        if len(rids) < 2:
+            return
+        count = len(rids)
+        self.layers = {
+            str(e["rid"]): _SendLayer(str(e["rid"]), float(e.get(
+                "scaleResolutionDownBy", 2 ** (count - 1 - i) if self.kind == "video" else 1)))
+            for i, e in enumerate(rids)}
+
+    @property
+    def frames_encoded(self) -> int:
+        return sum(layer.frames_encoded for layer in self.layers.values())
+
+    @property
+    def keyframes_encoded(self) -> int:
+        return sum(layer.keyframes_encoded for layer in self.layers.values())
+
+    @property
+    def total_encode_time(self) -> float:
+        return sum(layer.total_encode_time for layer in self.layers.values())
 
     async def replaceTrack(self, track: Any) -> None:
         """W3C replaceTrack: no renegotiation; the next frame comes from ``track``."""
@@ -397,15 +450,51 @@ class RTCRtpReceiver:
 
         self.kind = kind
         self.track = QueuedTrack(kind, id=track_id)
-        self._decoder: Any = None
-        self._decoder_codec: Codec | None = None
-        self.frames_decoded = 0
-        self.keyframes_decoded = 0
-        self.decode_errors = 0
-        self.total_decode_time = 0.0
-        self.frame_width = 0
-        self.frame_height = 0
-        self._lock = asyncio.Lock()  # video frames decode one at a time, in order
+        self._main = _ReceiveLayer(self.track)
+        #: simulcast layers received (RFC 8853; an rtcstack extension: a browser never receives
+        #: simulcast): a track per rid.  ``track`` gets the largest layer's frames.
+        self.layers: dict[str, Any] = {}
+        self._layers: dict[str, _ReceiveLayer] = {}
+        self._best: tuple[int, str] | None = None  # (area, rid) of the largest layer
+
+    def _layer(self, rid: str | None) -> _ReceiveLayer:
+        if rid is None:
+            return self._main
+        layer = self._layers.get(rid)
+        if layer is None:
+            from rtcstack.media import QueuedTrack
+
+            track = QueuedTrack(self.kind, id=f"{self.track.id}-{rid}")
+            layer = self._layers[rid] = _ReceiveLayer(track)
+            self.layers[rid] = track
+        return layer
+
+    def _all(self) -> list[_ReceiveLayer]:
+        return [self._main, *self._layers.values()]
+
+    @property
+    def frames_decoded(self) -> int:
+        return sum(layer.frames_decoded for layer in self._all())
+
+    @property
+    def keyframes_decoded(self) -> int:
+        return sum(layer.keyframes_decoded for layer in self._all())
+
+    @property
+    def decode_errors(self) -> int:
+        return sum(layer.decode_errors for layer in self._all())
+
+    @property
+    def total_decode_time(self) -> float:
+        return sum(layer.total_decode_time for layer in self._all())
+
+    @property
+    def frame_width(self) -> int:
+        return max(layer.width for layer in self._all())
+
+    @property
+    def frame_height(self) -> int:
+        return max(layer.height for layer in self._all())
 
 
 class RTCRtpTransceiver:
@@ -682,6 +771,7 @@ class RTCPeerConnection(EventEmitter):
                                           stream_id=_stream_id(tuple(streams)),
                                           track_id=track.id if track is not None else None)
         wrapped = self._transceivers[id(core)] = RTCRtpTransceiver(self, core, track)
+        wrapped.sender.set_encodings(sendEncodings or ())
         if track is not None:
             self._restart_sender(wrapped.sender)
         self._service()
@@ -930,7 +1020,12 @@ class RTCPeerConnection(EventEmitter):
         elif isinstance(event, FrameReceived):
             self._on_frame(event)
         elif isinstance(event, KeyframeRequested):
-            self._wrap(event.transceiver).sender._keyframe = True
+            sender = self._wrap(event.transceiver).sender
+            layer = sender.layers.get(event.rid)
+            if layer is not None:
+                layer.keyframe = True
+            else:
+                sender._keyframe = True
         elif isinstance(event, RemoteCandidate):
             self._resolve(event.candidate)
         elif isinstance(event, ChannelOpened):
@@ -1042,7 +1137,7 @@ class RTCPeerConnection(EventEmitter):
                 wrapped.receiver.track.stop()
 
     async def _send_loop(self, sender: RTCRtpSender) -> None:
-        from rtcstack.media import MediaStreamError, create_encoder
+        from rtcstack.media import MediaStreamError
 
         loop = asyncio.get_running_loop()
         core_t = sender._transceiver._core
@@ -1063,51 +1158,77 @@ class RTCPeerConnection(EventEmitter):
             codec = self._core.sending_codec(core_t)
             if codec is None or self._core.connection_state.value != "connected":
                 continue
-            if sender._encoder is None or sender._encoder_codec != codec:
-                sender._encoder = create_encoder(codec.mime_type, clock_rate=codec.clock_rate,
-                                                 channels=codec.channels or 1,
-                                                 parameters=dict(
-                                                     (k, v or "") for k, v in codec.parameters))
-                sender._encoder_codec = codec
-                sender._keyframe = True
-            keyframe, sender._keyframe = sender._keyframe, False
-            started = time.perf_counter()
-            if sender.kind == "video":
-                encoded = await loop.run_in_executor(None, _encode, sender._encoder, frame,
-                                                     keyframe)
-            else:
-                encoded = sender._encoder.encode(frame, force_keyframe=keyframe)
-            sender.total_encode_time += time.perf_counter() - started
-            if self._closed:
-                return
-            for e in encoded:
-                sender.frames_encoded += 1
-                sender.keyframes_encoded += e.keyframe
-                self._core.send_frame(core_t, e.data, e.timestamp, keyframe=e.keyframe,
-                                      now=self._now())
+            if sender._keyframe:
+                sender._keyframe = False
+                for layer in sender.layers.values():
+                    layer.keyframe = True
+            for layer in list(sender.layers.values()):
+                if not await self._encode_layer(sender, layer, codec, frame, loop):
+                    return
             self._service()
+
+    async def _encode_layer(self, sender: RTCRtpSender, layer: _SendLayer, codec: Codec,
+                            frame: Any, loop: asyncio.AbstractEventLoop) -> bool:
+        """Encode ``frame`` for one layer (scaled for a simulcast layer) and send it; False
+        once the connection closed."""
+        from rtcstack.media import create_encoder
+
+        if layer.encoder is None or layer.codec != codec:
+            layer.encoder = create_encoder(codec.mime_type, clock_rate=codec.clock_rate,
+                                           channels=codec.channels or 1,
+                                           parameters=dict(
+                                               (k, v or "") for k, v in codec.parameters))
+            layer.codec = codec
+            layer.keyframe = True
+        if layer.scale > 1 and sender.kind == "video":
+            width = max(16, int(frame.width / layer.scale)) & ~1
+            height = max(16, int(frame.height / layer.scale)) & ~1
+            scaled = frame.reformat(width=width, height=height, format="yuv420p")
+            scaled.pts, scaled.time_base = frame.pts, frame.time_base
+            frame = scaled
+        if sender.kind == "video":
+            layer.width, layer.height = frame.width, frame.height
+        keyframe, layer.keyframe = layer.keyframe, False
+        started = time.perf_counter()
+        if sender.kind == "video":
+            encoded = await loop.run_in_executor(None, _encode, layer.encoder, frame, keyframe)
+        else:
+            encoded = layer.encoder.encode(frame, force_keyframe=keyframe)
+        layer.total_encode_time += time.perf_counter() - started
+        if self._closed:
+            return False
+        core_t = sender._transceiver._core
+        for e in encoded:
+            layer.frames_encoded += 1
+            layer.keyframes_encoded += e.keyframe
+            self._core.send_frame(core_t, e.data, e.timestamp, keyframe=e.keyframe,
+                                  rid=layer.rid, now=self._now())
+        return True
 
     # --- media: receiving -------------------------------------------------------------------
 
     def _on_frame(self, event: FrameReceived) -> None:
         wrapped = self._wrap(event.transceiver)
-        receiver = wrapped.receiver
-        if receiver._decoder is None or receiver._decoder_codec != event.codec:
+        layer = wrapped.receiver._layer(event.rid)
+        if layer.decoder is None or layer.codec != event.codec:
             from rtcstack.media import create_decoder
 
             codec = event.codec
             try:
-                receiver._decoder = create_decoder(
+                layer.decoder = create_decoder(
                     codec.mime_type, clock_rate=codec.clock_rate, channels=codec.channels or 1,
                     parameters=dict((k, v or "") for k, v in codec.parameters))
             except (ValueError, KeyError) as exc:
                 self._trace("peer.no-decoder", codec=codec.mime_type, error=str(exc))
                 return
-            receiver._decoder_codec = codec
-        if receiver.kind == "video":
-            self._spawn(self._decode(wrapped, event))
+            layer.codec = codec
+        if wrapped.kind == "video":
+            self._spawn(self._decode(wrapped, layer, event))
         else:
-            self._decode_now(wrapped, event)
+            started = time.perf_counter()
+            frames = layer.decoder.decode(self._encoded(event))
+            layer.total_decode_time += time.perf_counter() - started
+            self._deliver(wrapped, layer, event, frames)
 
     def _encoded(self, event: FrameReceived) -> Any:
         from rtcstack.media import EncodedFrame
@@ -1115,40 +1236,40 @@ class RTCPeerConnection(EventEmitter):
         f = event.frame
         return EncodedFrame(f.data, f.timestamp, f.keyframe)
 
-    def _decode_now(self, wrapped: RTCRtpTransceiver, event: FrameReceived) -> None:
-        receiver = wrapped.receiver
-        started = time.perf_counter()
-        frames = receiver._decoder.decode(self._encoded(event))
-        receiver.total_decode_time += time.perf_counter() - started
-        self._deliver(wrapped, event, frames)
-
-    async def _decode(self, wrapped: RTCRtpTransceiver, event: FrameReceived) -> None:
-        # Video frames are decoded in order: one decode at a time per receiver.
-        receiver = wrapped.receiver
-        async with receiver._lock:
-            decoder = receiver._decoder
+    async def _decode(self, wrapped: RTCRtpTransceiver, layer: _ReceiveLayer,
+                      event: FrameReceived) -> None:
+        # Video frames are decoded in order: one decode at a time per stream.
+        async with layer.lock:
+            decoder = layer.decoder
             started = time.perf_counter()
             frames = await asyncio.get_running_loop().run_in_executor(
                 None, decoder.decode, self._encoded(event))
-            receiver.total_decode_time += time.perf_counter() - started
+            layer.total_decode_time += time.perf_counter() - started
             if not self._closed:
-                self._deliver(wrapped, event, frames)
+                self._deliver(wrapped, layer, event, frames)
 
-    def _deliver(self, wrapped: RTCRtpTransceiver, event: FrameReceived,
-                 frames: list[Any]) -> None:
+    def _deliver(self, wrapped: RTCRtpTransceiver, layer: _ReceiveLayer,
+                 event: FrameReceived, frames: list[Any]) -> None:
         receiver = wrapped.receiver
         if not frames and receiver.kind == "video":
-            receiver.decode_errors += 1
-            self._core.request_keyframe(event.transceiver)
+            layer.decode_errors += 1
+            self._core.request_keyframe(event.transceiver, event.rid)
             self._service()
             return
         for frame in frames:
-            receiver.frames_decoded += 1
+            layer.frames_decoded += 1
             if event.frame.keyframe:
-                receiver.keyframes_decoded += 1
+                layer.keyframes_decoded += 1
             if receiver.kind == "video":
-                receiver.frame_width, receiver.frame_height = frame.width, frame.height
-            receiver.track.put_frame(frame)
+                layer.width, layer.height = frame.width, frame.height
+            layer.track.put_frame(frame)
+            if event.rid is not None:
+                # the receiver's own track follows the largest simulcast layer
+                area = frame.width * frame.height if receiver.kind == "video" else 0
+                best = receiver._best
+                if best is None or area > best[0] or best[1] == event.rid:
+                    receiver._best = (area, event.rid)
+                    receiver.track.put_frame(frame)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -1208,6 +1329,20 @@ def _media_extras(wrapped: RTCRtpTransceiver) -> dict[str, Any]:
         extras["width"], extras["height"] = frame.width, frame.height
     if r.frame_width:
         extras["frame_width"], extras["frame_height"] = r.frame_width, r.frame_height
+    if len(s.layers) > 1 or None not in s.layers:  # simulcast: per-layer encoder counts
+        extras["layers"] = {
+            rid: {"frames_encoded": layer.frames_encoded,
+                  "keyframes_encoded": layer.keyframes_encoded,
+                  "total_encode_time": layer.total_encode_time,
+                  **({"width": layer.width, "height": layer.height} if layer.width else {})}
+            for rid, layer in s.layers.items()}
+    extras["receive_layers"] = {
+        rid: {"frames_decoded": layer.frames_decoded,
+              "keyframes_decoded": layer.keyframes_decoded,
+              "total_decode_time": layer.total_decode_time,
+              **({"frame_width": layer.width, "frame_height": layer.height}
+                 if layer.width else {})}
+        for rid, layer in r._layers.items()}
     return extras
 
 

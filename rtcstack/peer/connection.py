@@ -71,6 +71,7 @@ from rtcstack.rtp import (
     Pli,
     ReceiverReport,
     Remb,
+    RepairedRid,
     RtcpPacket,
     RtpPacket,
     Sdes,
@@ -80,6 +81,8 @@ from rtcstack.rtp import (
     parse_rtcp,
     serialize_rtcp,
 )
+from rtcstack.rtp import Rid as RtpStreamId
+from rtcstack.rtp.remb import RembEstimator
 from rtcstack.rtp.session import RtpReceiveStream, RtpSendStream
 from rtcstack.sctp import (
     DataChannel,
@@ -206,13 +209,16 @@ class FrameReceived:
     transceiver: Transceiver
     codec: Codec
     frame: Any
+    rid: str | None = None  # the simulcast layer (RFC 8853) it belongs to
 
 
 @dataclass(frozen=True, slots=True)
 class KeyframeRequested:
-    """The peer asked for a key frame (PLI or FIR) on what ``transceiver`` sends."""
+    """The peer asked for a key frame (PLI or FIR) on what ``transceiver`` sends (on its
+    simulcast layer ``rid``)."""
 
     transceiver: Transceiver
+    rid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +250,9 @@ class PeerConfig:
     certificates: Sequence[Certificate] = ()
     sctp_max_message_size: int = 262144
     max_payload_size: int = 1200
+    #: the first REMB we send for a video stream that negotiated goog-remb (bit/s; 0: none),
+    #: see rtcstack.rtp.remb
+    remb_bitrate: int = 2_500_000
     keylog: Any = None  # Callable[[str], None] for NSS key log lines (tshark)
     software: str | None = None
 
@@ -358,7 +367,7 @@ class PeerConnection:
         self._local_candidates: list[Candidate] = []
         self._gathering_complete = False
         self._ssrc_map: dict[int, tuple[Transceiver, RtpReceiveStream]] = {}
-        self._send_ssrcs: dict[int, Transceiver] = {}
+        self._send_ssrcs: dict[int, tuple[Transceiver, RtpSendStream]] = {}
         self._next_rtcp: float | None = None
         self._rtcp_seen = False
         self._rtcp_sent = False
@@ -831,27 +840,42 @@ class PeerConnection:
                         and c.param("apt") == str(codec.payload_type)), None)
             use_rtx = rtx is not None and any(f[0] == "nack" and f[1] is None
                                               for f in codec.rtcp_feedback)
+            # RFC 8853: one stream per simulcast layer the answer kept (paused ones too,
+            # so that they can resume), else one stream
+            layers: list[tuple[str | None, int, int | None]] = [
+                (r.rid, *self._rid_ssrcs(t, r.rid)) for r in section.send_rids
+            ] or [(None, t.ssrc, t.rtx_ssrc)]
             if (t.send_stream is None or t.send_codec != codec
                     or t.extensions.uris != old_extensions  # a re-offer may renumber them
+                    or list(t.send_streams) != [rid for rid, _, _ in layers]
                     or (use_rtx and t.send_rtx_payload_type != rtx.payload_type)):  # type: ignore[union-attr]
-                previous = t.send_stream
+                previous = {s.ssrc: s for s in t.send_streams.values()}
                 self._drop_send(t)
                 t.send_codec = codec
                 t.send_rtx_payload_type = rtx.payload_type if use_rtx and rtx else None
                 assert codec.payload_type is not None
-                t.send_stream = RtpSendStream(
-                    ssrc=t.ssrc, payload_type=codec.payload_type, clock_rate=codec.clock_rate,
-                    codec=codec.name, rtx_ssrc=t.rtx_ssrc if t.send_rtx_payload_type else None,
-                    rtx_payload_type=t.send_rtx_payload_type, extensions=t.extensions,
-                    mid=t.mid, max_payload_size=self.config.max_payload_size,
-                    random_bytes=self._random)
-                if previous is not None and previous.ssrc == t.ssrc:
-                    t.send_stream.continue_from(previous)
-                self._send_ssrcs[t.ssrc] = t
+                for rid, ssrc, rtx_ssrc in layers:
+                    stream = RtpSendStream(
+                        ssrc=ssrc, payload_type=codec.payload_type,
+                        clock_rate=codec.clock_rate, codec=codec.name,
+                        rtx_ssrc=rtx_ssrc if t.send_rtx_payload_type else None,
+                        rtx_payload_type=t.send_rtx_payload_type, extensions=t.extensions,
+                        mid=t.mid, rid=rid, max_payload_size=self.config.max_payload_size,
+                        random_bytes=self._random)
+                    if ssrc in previous:
+                        stream.continue_from(previous[ssrc])
+                    t.send_streams[rid] = stream
+                    self._send_ssrcs[ssrc] = (t, stream)
         elif not t.sending:
             self._drop_send(t)
         # receive side
         t.receive_codecs = tuple(section.receive_codecs)
+        t.receive_rids = tuple(r.rid for r in section.receive_rids)
+        if t.remb is None and self.config.remb_bitrate and t.kind == "video" and any(
+                ("goog-remb", None) in c.rtcp_feedback for c in t.receive_codecs):
+            t.remb = RembEstimator(initial=self.config.remb_bitrate,
+                                   minimum=min(100_000, self.config.remb_bitrate),
+                                   maximum=max(10_000_000, self.config.remb_bitrate))
         ssrcs = [s.ssrc for s in section.remote_ssrcs]
         rtx_of: dict[int, int] = {}
         for group in section.remote_ssrc_groups:
@@ -865,7 +889,9 @@ class PeerConnection:
             if msids[0].track_id:
                 t.receiver_track_id = msids[0].track_id
         if t.receiving:
-            for ssrc in primaries:
+            # With simulcast the SDP's SSRCs do not say which layer each is (Firefox lists
+            # them): the streams are made as packets name their RtpStreamId (RFC 8853 §5.2).
+            for ssrc in primaries if not t.receive_rids else ():
                 self._receive_stream(t, ssrc)
             for repair, primary in rtx_of.items():
                 if primary in t.receive_streams:
@@ -877,11 +903,18 @@ class PeerConnection:
             self._events.append(TrackEnded(t))
             t.track_announced = False
 
+    def _rid_ssrcs(self, t: Transceiver, rid: str) -> tuple[int, int | None]:
+        """The SSRC and RTX SSRC of our simulcast layer ``rid`` (drawn once)."""
+        if rid not in t.rid_ssrcs:
+            t.rid_ssrcs[rid] = (_ssrc(self._random),
+                                _ssrc(self._random) if t.kind == "video" else None)
+        return t.rid_ssrcs[rid]
+
     def _drop_send(self, t: Transceiver) -> None:
-        if t.send_stream is not None:
-            self._send_ssrcs.pop(t.ssrc, None)
-            t.send_stream = None
-            t.send_codec = None
+        for stream in t.send_streams.values():
+            self._send_ssrcs.pop(stream.ssrc, None)
+        t.send_streams.clear()
+        t.send_codec = None
 
     def _receive_stream(self, t: Transceiver, ssrc: int,
                         payload_type: int | None = None) -> RtpReceiveStream | None:
@@ -1172,12 +1205,15 @@ class PeerConnection:
     # ================================================================== media
 
     def send_frame(self, transceiver: Transceiver, data: bytes, timestamp: int, *,
-                   keyframe: bool = False, now: float) -> int:
-        """Packetize, protect and send one encoded frame (codec clock ``timestamp``);
-        returns the number of packets sent (0 when the transceiver is not sending or the
-        transport is not up yet)."""
+                   keyframe: bool = False, rid: str | None = None, now: float) -> int:
+        """Packetize, protect and send one encoded frame (codec clock ``timestamp``) -- of
+        the simulcast layer ``rid`` when the transceiver sends simulcast (RFC 8853);
+        returns the number of packets sent (0 when the transceiver is not sending, the layer
+        was not negotiated, or the transport is not up yet)."""
         self._now = now
-        stream = transceiver.send_stream
+        streams = transceiver.send_streams
+        stream = streams.get(rid) if rid is not None or None not in streams \
+            else streams[None]
         if stream is None or self._tx_srtp is None or not transceiver.sending \
                 or self.ice.selected_pair is None:
             return 0
@@ -1186,7 +1222,7 @@ class PeerConnection:
         if stream.stats.frames_sent == 1:
             self._trace("peer.rtp-first-sent", mid=transceiver.mid, kind=transceiver.kind,
                         codec=transceiver.send_codec.name if transceiver.send_codec else None,
-                        ssrc=transceiver.ssrc, packets=len(packets))
+                        ssrc=stream.ssrc, rid=rid, packets=len(packets))
         for packet in packets:
             self._send_payload(protect(packet))
         return len(packets)
@@ -1194,9 +1230,12 @@ class PeerConnection:
     def sending_codec(self, transceiver: Transceiver) -> Codec | None:
         return transceiver.send_codec if transceiver.sending else None
 
-    def request_keyframe(self, transceiver: Transceiver) -> None:
-        """The decoder needs a key frame: PLI on every stream the transceiver receives."""
-        for stream in transceiver.receive_streams.values():
+    def request_keyframe(self, transceiver: Transceiver, rid: str | None = None) -> None:
+        """The decoder needs a key frame: PLI on every stream the transceiver receives (of
+        the simulcast layer ``rid`` only, if given)."""
+        for ssrc, stream in transceiver.receive_streams.items():
+            if rid is not None and transceiver.rid_of_ssrc.get(ssrc) != rid:
+                continue
             stream.request_keyframe()
 
     def _on_srtp(self, data: bytes) -> None:
@@ -1250,12 +1289,16 @@ class PeerConnection:
         if target is None:
             return None
         rtx_pts = {c.payload_type: c for c in target.receive_codecs if c.is_rtx}
+        rid = self._rid_of(target, packet, RepairedRid if packet.payload_type in rtx_pts
+                           else RtpStreamId)
         if packet.payload_type in rtx_pts:
-            # An RTX stream the SDP did not announce (no a=ssrc-group:FID): tie it to the one
-            # primary stream of the transceiver, whose payload type it repairs (RFC 4588 §8.6).
+            # An RTX stream the SDP did not announce (no a=ssrc-group:FID): tie it to the
+            # primary stream whose payload type it repairs (RFC 4588 §8.6) -- of the simulcast
+            # layer its RepairedRtpStreamId names (RFC 8852 §3.2), if it names one.
             apt = rtx_pts[packet.payload_type].param("apt")
             repaired = next((s for s in target.receive_streams.values()
-                             if str(s.payload_type) == apt and s.rtx_ssrc in (None, packet.ssrc)),
+                             if str(s.payload_type) == apt and s.rtx_ssrc in (None, packet.ssrc)
+                             and (rid is None or target.rid_of_ssrc.get(s.ssrc) == rid)),
                             None)
             if repaired is None:
                 return None
@@ -1263,10 +1306,23 @@ class PeerConnection:
             repaired.rtx_payload_type = packet.payload_type
             self._ssrc_map[packet.ssrc] = (target, repaired)
             return target, repaired
+        if target.receive_rids:
+            if rid is None or rid not in target.receive_rids:
+                # RFC 8853 §5.2: a new simulcast stream is known by its RtpStreamId
+                self._trace("peer.rtp-unknown-rid", ssrc=packet.ssrc, rid=rid)
+                return None
+            target.rid_of_ssrc[packet.ssrc] = rid
         stream = self._receive_stream(target, packet.ssrc, packet.payload_type)
         if stream is None:
             return None
         return target, stream
+
+    def _rid_of(self, t: Transceiver, packet: RtpPacket,
+                kind: type[RtpStreamId] | type[RepairedRid]) -> str | None:
+        """The RFC 8852 RtpStreamId (or RepairedRtpStreamId) header extension's value."""
+        ident = t.extensions.id_of(kind)
+        value = packet.extension(ident) if ident is not None else None
+        return value.decode("ascii", "replace") if value else None
 
     def _on_rtp(self, packet: RtpPacket) -> None:
         routed = self._route(packet)
@@ -1278,6 +1334,9 @@ class PeerConnection:
         if not stream.stats.packets_received and not stream.stats.header_bytes_received:
             self._trace("peer.rtp-first-received", mid=t.mid, kind=t.kind, ssrc=packet.ssrc,
                         pt=packet.payload_type)
+            if t.remb is not None and not t.remb_sent:
+                # at once: Chromium adopts a REMB above its start rate only in its first 2 s
+                self._send_rtcp([self._remb(t, t.remb, self._now)], t.rtcp_rsize)
         stream.handle_packet(packet, now=self._now)
         self._drain_receive(t, stream)
 
@@ -1285,7 +1344,8 @@ class PeerConnection:
         while (frame := stream.poll_frame()) is not None:
             codec = self._codec_of(t, stream)
             if codec is not None:
-                self._events.append(FrameReceived(t, codec, frame))
+                self._events.append(FrameReceived(t, codec, frame,
+                                                  t.rid_of_ssrc.get(stream.ssrc)))
         feedback = stream.poll_feedback(now=self._now)
         if feedback:
             self._send_rtcp(feedback, t.rtcp_rsize)
@@ -1334,15 +1394,27 @@ class PeerConnection:
         elif isinstance(packet, (Nack, Pli, Feedback)):
             targets.add(packet.media_ssrc)
         for ssrc in targets:
-            t = self._send_ssrcs.get(ssrc)
-            if t is None or t.send_stream is None:
+            sending = self._send_ssrcs.get(ssrc)
+            if sending is None:
                 continue
-            resend = t.send_stream.handle_rtcp(packet, now=now)
+            t, stream = sending
+            resend = stream.handle_rtcp(packet, now=now)
             if resend and self._tx_srtp is not None:
                 for p in resend:
                     self._send_payload(self._tx_srtp.protect_rtp(p))
-            if t.send_stream.poll_keyframe_request():
-                self._events.append(KeyframeRequested(t))
+            if stream.poll_keyframe_request():
+                self._events.append(KeyframeRequested(t, stream.rid))
+
+    def _remb(self, t: Transceiver, estimator: RembEstimator, now: float) -> Remb:
+        """draft-alvestrand-rmcat-remb-03 REMB for the streams ``t`` receives."""
+        streams = list(t.receive_streams.values())
+        received = sum(s.stats.bytes_received + s.stats.header_bytes_received for s in streams)
+        lost = sum(max(0, s.stats.packets_lost) for s in streams)
+        expected = sum(s.stats.packets_received for s in streams) + lost
+        bitrate = estimator.update(now=now, bytes_received=received, packets_expected=expected,
+                                packets_lost=lost)
+        t.remb_sent = True
+        return Remb(t.ssrc, bitrate, tuple(t.receive_streams))
 
     def _send_rtcp(self, packets: list[RtcpPacket], reduced: bool = False) -> None:
         if self._tx_srtp is None or not packets:
@@ -1363,8 +1435,8 @@ class PeerConnection:
         """RFC 3550 §6.4: an SR for every stream we send (the report blocks of every stream we
         receive in the first one) or one RR, and SDES CNAME (§6.5), as a compound packet."""
         blocks = []
-        rtts = [t.send_stream.stats.rtt for t in self.transceivers
-                if t.send_stream is not None and t.send_stream.stats.rtt is not None]
+        rtts = [s.stats.rtt for t in self.transceivers for s in t.send_streams.values()
+                if s.stats.rtt is not None]
         for t in self.transceivers:
             for stream in t.receive_streams.values():
                 if rtts:
@@ -1375,8 +1447,8 @@ class PeerConnection:
         packets: list[RtcpPacket] = []
         ntp = now + _NTP_EPOCH_OFFSET + self._wallclock_offset
         for t in self.transceivers:
-            if t.send_stream is not None:
-                sr = t.send_stream.sender_report(now=now, ntp_time=ntp)
+            for sent in t.send_streams.values():
+                sr = sent.sender_report(now=now, ntp_time=ntp)
                 if sr is not None:
                     if not packets and blocks:
                         sr = replace(sr, reports=tuple(blocks[:31]))
@@ -1386,6 +1458,8 @@ class PeerConnection:
             if not blocks and not any(t.receive_streams for t in self.transceivers):
                 return
             packets.append(ReceiverReport(self._rtcp_ssrc(), tuple(blocks[:31])))
+        packets.extend(self._remb(t, t.remb, now) for t in self.transceivers
+                       if t.remb is not None and t.receive_streams)
         ssrcs = [p.ssrc for p in packets if isinstance(p, (SenderReport, ReceiverReport))]
         packets.append(Sdes(tuple(SdesChunk(s, ((SdesItemType.CNAME, self._cname.encode()),))
                                   for s in ssrcs)))
@@ -1618,7 +1692,7 @@ class PeerConnection:
             while (data := self.dtls.poll_transmit()) is not None:
                 self._send_payload(data)
         # RFC 3550 §6.6: BYE for the streams we sent
-        byes = [t.ssrc for t in self.transceivers if t.send_stream is not None]
+        byes = [s.ssrc for t in self.transceivers for s in t.send_streams.values()]
         if byes and self._tx_srtp is not None:
             self._send_rtcp([Bye(tuple(byes))])
         self.ice.close(now=now)

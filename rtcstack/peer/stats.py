@@ -177,55 +177,67 @@ def _codec(codec: Any, ts: float, transport_id: str, done: set[str]) -> tuple[st
     return cid, entry
 
 
+def _outbound(t: Transceiver, rid: str | None, send: Any, ts: float, transport_id: str,
+              codec_id: str, source_id: str, extra: Mapping[str, Any]) -> Iterator[Stats]:
+    """outbound-rtp (W3C webrtc-stats §3.3.1), one per SSRC -- per simulcast layer -- and its
+    remote-inbound-rtp once the peer reported on it."""
+    s, kind, ssrc = send.stats, t.kind, send.ssrc
+    out: Stats = {
+        "id": f"OT{ssrc}", "type": "outbound-rtp", "timestamp": ts, "kind": kind,
+        "ssrc": ssrc, "transportId": transport_id, "codecId": codec_id, "mid": t.mid,
+        "mediaSourceId": source_id, "remoteId": f"RIT{ssrc}",
+        "packetsSent": s.packets_sent, "bytesSent": s.bytes_sent,
+        "headerBytesSent": s.header_bytes_sent,
+        "retransmittedPacketsSent": s.retransmitted_packets_sent,
+        "retransmittedBytesSent": s.retransmitted_bytes_sent,
+        "nackCount": s.nack_count, "active": t.sending,
+    }
+    if rid is not None:
+        out["rid"] = rid
+    if send.rtx_ssrc is not None:
+        out["rtxSsrc"] = send.rtx_ssrc
+    if kind == "video":
+        out.update(framesEncoded=extra.get("frames_encoded", 0),
+                   keyFramesEncoded=extra.get("keyframes_encoded", 0),
+                   framesSent=s.frames_sent, pliCount=s.pli_count, firCount=s.fir_count,
+                   totalEncodeTime=extra.get("total_encode_time", 0.0))
+        if extra.get("width"):
+            out.update(frameWidth=extra["width"], frameHeight=extra["height"])
+    yield out
+    if s.remote_report_at is not None:
+        remote: Stats = {
+            "id": f"RIT{ssrc}", "type": "remote-inbound-rtp", "timestamp": ts,
+            "kind": kind, "ssrc": ssrc, "transportId": transport_id,
+            "codecId": codec_id, "localId": f"OT{ssrc}",
+            "packetsLost": s.remote_packets_lost, "jitter": s.remote_jitter,
+            "fractionLost": s.remote_fraction_lost,
+            "roundTripTimeMeasurements": s.rtt_measurements,
+            "totalRoundTripTime": s.total_rtt,
+        }
+        if s.rtt is not None:
+            remote["roundTripTime"] = s.rtt
+        yield remote
+
+
 def _rtp_stats(t: Transceiver, ts: float, transport_id: str, extra: Mapping[str, Any],
                codecs_done: set[str]) -> Iterator[Stats]:
     kind = t.kind
     codec_id: str | None
-    send = t.send_stream
-    if send is not None and t.send_codec is not None:
+    if t.send_streams and t.send_codec is not None:
         codec_id, codec_stats = _codec(t.send_codec, ts, transport_id, codecs_done)
         if codec_stats is not None:
             yield codec_stats
-        s = send.stats
         source_id = f"SO{t.ssrc}"
         yield {"id": source_id, "type": "media-source", "timestamp": ts, "kind": kind,
                "trackIdentifier": extra.get("track_id"),
                **({"frames": extra.get("media_frames", 0), "width": extra.get("width"),
                    "height": extra.get("height")} if kind == "video" else {})}
-        out: Stats = {
-            "id": f"OT{t.ssrc}", "type": "outbound-rtp", "timestamp": ts, "kind": kind,
-            "ssrc": t.ssrc, "transportId": transport_id, "codecId": codec_id, "mid": t.mid,
-            "mediaSourceId": source_id, "remoteId": f"RIT{t.ssrc}",
-            "packetsSent": s.packets_sent, "bytesSent": s.bytes_sent,
-            "headerBytesSent": s.header_bytes_sent,
-            "retransmittedPacketsSent": s.retransmitted_packets_sent,
-            "retransmittedBytesSent": s.retransmitted_bytes_sent,
-            "nackCount": s.nack_count, "active": t.sending,
-        }
-        if t.rtx_ssrc is not None and t.send_rtx_payload_type is not None:
-            out["rtxSsrc"] = t.rtx_ssrc
-        if kind == "video":
-            out.update(framesEncoded=extra.get("frames_encoded", 0),
-                       keyFramesEncoded=extra.get("keyframes_encoded", 0),
-                       framesSent=s.frames_sent, pliCount=s.pli_count, firCount=s.fir_count,
-                       totalEncodeTime=extra.get("total_encode_time", 0.0))
-            if extra.get("width"):
-                out.update(frameWidth=extra["width"], frameHeight=extra["height"])
-        yield out
-        if s.remote_report_at is not None:
-            remote: Stats = {
-                "id": f"RIT{t.ssrc}", "type": "remote-inbound-rtp", "timestamp": ts,
-                "kind": kind, "ssrc": t.ssrc, "transportId": transport_id,
-                "codecId": codec_id, "localId": f"OT{t.ssrc}",
-                "packetsLost": s.remote_packets_lost, "jitter": s.remote_jitter,
-                "fractionLost": s.remote_fraction_lost,
-                "roundTripTimeMeasurements": s.rtt_measurements,
-                "totalRoundTripTime": s.total_rtt,
-            }
-            if s.rtt is not None:
-                remote["roundTripTime"] = s.rtt
-            yield remote
+        for rid, send in t.send_streams.items():
+            yield from _outbound(t, rid, send, ts, transport_id, codec_id, source_id,
+                                 extra.get("layers", {}).get(rid, extra))
     for ssrc, r in t.receive_streams.items():
+        rid = t.rid_of_ssrc.get(ssrc)
+        layer = extra.get("receive_layers", {}).get(rid, extra) if rid is not None else extra
         codec = next((c for c in t.receive_codecs
                       if c.payload_type == getattr(r, "payload_type", None)), None) or next(
             (c for c in t.receive_codecs if not c.is_rtx), None)
@@ -245,18 +257,20 @@ def _rtp_stats(t: Transceiver, ts: float, transport_id: str, extra: Mapping[str,
             "packetsDiscarded": rs.packets_discarded, "nackCount": rs.nack_count,
             "retransmittedPacketsReceived": rs.retransmitted_packets_received,
         }
+        if rid is not None:
+            inbound["rid"] = rid
         if rs.last_packet_received_at is not None:
             inbound["lastPacketReceivedTimestamp"] = ts
         if kind == "video":
             inbound.update(framesReceived=rs.frames_received,
-                           framesDecoded=extra.get("frames_decoded", 0),
-                           keyFramesDecoded=extra.get("keyframes_decoded", 0),
+                           framesDecoded=layer.get("frames_decoded", 0),
+                           keyFramesDecoded=layer.get("keyframes_decoded", 0),
                            framesDropped=rs.frames_dropped + extra.get("frames_dropped", 0),
                            pliCount=rs.pli_count, firCount=rs.fir_count,
-                           totalDecodeTime=extra.get("total_decode_time", 0.0))
-            if extra.get("frame_width"):
-                inbound.update(frameWidth=extra["frame_width"],
-                               frameHeight=extra["frame_height"])
+                           totalDecodeTime=layer.get("total_decode_time", 0.0))
+            if layer.get("frame_width"):
+                inbound.update(frameWidth=layer["frame_width"],
+                               frameHeight=layer["frame_height"])
         else:
             inbound["framesDecoded"] = extra.get("frames_decoded", 0)
         yield inbound

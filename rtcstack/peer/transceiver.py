@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 
 from rtcstack.rtp.extensions import ExtensionMap
+from rtcstack.rtp.remb import RembEstimator
 from rtcstack.rtp.session import RtpReceiveStream, RtpSendStream
 from rtcstack.sdp.attributes import Msid
 from rtcstack.sdp.codecs import Codec, default_codecs
@@ -110,11 +111,25 @@ class Transceiver:
     receive_codecs: tuple[Codec, ...] = ()
     extensions: ExtensionMap = field(default_factory=lambda: ExtensionMap({}))
     rtcp_rsize: bool = False
-    send_stream: RtpSendStream | None = None
+    #: the streams sent: one (key None), or one per simulcast rid (RFC 8853)
+    send_streams: dict[str | None, RtpSendStream] = field(default_factory=dict)
+    #: (SSRC, RTX SSRC) of each simulcast layer we send
+    rid_ssrcs: dict[str, tuple[int, int | None]] = field(default_factory=dict)
     receive_streams: dict[int, RtpReceiveStream] = field(default_factory=dict)
+    #: the simulcast layers the remote sends us (RFC 8853), and the rid of each receive SSRC
+    receive_rids: tuple[str, ...] = ()
+    rid_of_ssrc: dict[int, str] = field(default_factory=dict)
+    #: the REMB estimate for what we receive (when goog-remb was negotiated)
+    remb: RembEstimator | None = None
+    remb_sent: bool = False
     remote_ssrcs: tuple[int, ...] = ()
     remote_rtx_ssrcs: dict[int, int] = field(default_factory=dict)  # rtx -> primary
     track_announced: bool = False
+
+    @property
+    def send_stream(self) -> RtpSendStream | None:
+        """The first (or only) stream sent."""
+        return next(iter(self.send_streams.values()), None)
 
     def spec(self) -> TransceiverSpec:
         """What this transceiver brings to an offer or answer."""

@@ -374,6 +374,7 @@ class BrowserCall:
     async def browser_offer(self, audio: bool = True, video: bool = True, data: bool = True, *,
                             receive: Iterable[str] = (), ice_restart: bool = False,
                             codecs: Mapping[str, Sequence[str]] | None = None,
+                            simulcast: Sequence[Mapping[str, JSON]] | None = None,
                             complete: bool = False, timeout: float | None = None) -> str:
         """The browser adds what is asked and not there yet -- a fake-microphone track
         (``audio``), a fake-camera track (``video``), the data channel "chat" (``data``), a
@@ -383,11 +384,13 @@ class BrowserCall:
         nothing already there).  ``codecs`` (``{"video": ["video/VP9"]}``; an entry may add
         fmtp parameters that must match: ``"video/H264;packetization-mode=1"``) calls
         ``setCodecPreferences`` on every transceiver of that kind first, with those codecs in
-        that order and rtx."""
+        that order and rtx.  ``simulcast`` (``[{"rid": "q", "scaleResolutionDownBy": 4},
+        ...]``) first adds a sendonly video transceiver with those sendEncodings."""
         result = await self._command("offer", {
             "audio": audio, "video": video, "data": data, "receive": list(receive),
             "ice_restart": ice_restart, "complete": complete,
             "codecs": {k: list(v) for k, v in (codecs or {}).items()},
+            "simulcast": [dict(e) for e in simulcast] if simulcast else None,
             "gather_ms": int(1000 * (timeout or self.timeout)),
         }, timeout)
         return _sdp(result)
