@@ -621,22 +621,32 @@ class IceAgent:
 
         Over TCP/TLS to a TURN server, pass each whole frame with ``local=None``."""
         self.stats.datagrams += 1
-        for relay in self._relay_list:
+        for relay in self._relays_for(addr, local):
             client = relay.client
-            if addr == client.server.addr and (local is None or local == client.source):
-                if is_stun(data):
-                    tid = data[8:20]
-                    if tid in self._pending:  # our own srflx Binding to this server
-                        self._handle_stun(data, addr, local, now)
-                        return None
-                received = client.handle_datagram(data, now=now)
-                self._drain_relay(relay, now)
-                if received is None:
+            if is_stun(data):
+                tid = data[8:20]
+                if tid in self._pending:  # our own srflx Binding to this server
+                    self._handle_stun(data, addr, local, now)
                     return None
-                payload, peer = received
-                relayed = client.relayed_address
-                return self._handle_from(payload, peer, relayed, now)
+            received = client.handle_datagram(data, now=now)
+            self._drain_relay(relay, now)
+            if received is None:
+                return None
+            payload, peer = received
+            relayed = client.relayed_address
+            return self._handle_from(payload, peer, relayed, now)
         return self._handle_from(data, addr, local, now)
+
+    def _relays_for(self, addr: Address, local: Address | None) -> list[_Relay]:
+        """The allocation a datagram from a TURN server belongs to: a frame from a TCP/TLS
+        stream (``local`` None) to a TCP/TLS allocation, a UDP datagram to the UDP allocation
+        from that ``local`` socket -- one server may have both (``turn:h:p`` and
+        ``turn:h:p?transport=tcp``); a caller that passes UDP with ``local=None`` (one socket)
+        still finds its allocation."""
+        matching = [r for r in self._relay_list if addr == r.client.server.addr
+                    and (local is None or local == r.client.source)]
+        exact = [r for r in matching if (r.client.server.transport != "udp") == (local is None)]
+        return (exact or matching)[:1]
 
     def _handle_from(
         self, data: bytes, addr: Address, local: Address | None, now: float

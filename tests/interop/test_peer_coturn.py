@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from rtcstack.asyncio.peer import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from rtcstack.asyncio.peer import (
+    RTCCertificate,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+)
 from rtcstack.media import ToneTrack, VideoPatternTrack
 from tests.helpers import run
 from tests.interop.coturn import Coturn, CoturnConfig, require_turnserver, running_coturn
@@ -131,3 +136,43 @@ def test_relay_only_call_through_coturn(coturn: Coturn, transport: str) -> None:
         assert deallocations(coturn) == before + 2
         assert not udp_socket_inodes() - sockets
     run(main(), 60)
+
+
+def test_several_ice_servers_and_a_given_certificate(coturn: Coturn) -> None:
+    """W3C RTCConfiguration with several iceServers (a ``stun:`` URL and two ``turn:`` URLs in
+    one entry) and ``certificates``: every kind of candidate is gathered -- host, relayed over
+    UDP and over TCP -- the given certificate's fingerprint is the one in the SDP, and the peer
+    sees that certificate in its stats."""
+    async def main() -> None:
+        host, port = coturn.address
+        certificate = RTCCertificate.generate()
+        servers = [RTCIceServer(f"stun:{host}:{port}"),
+                   RTCIceServer([f"turn:{host}:{port}", f"turn:{host}:{port}?transport=tcp"],
+                                coturn.config.user, coturn.config.password)]
+        a = RTCPeerConnection(RTCConfiguration(iceServers=servers, certificates=[certificate]),
+                              addresses=["127.0.0.1"], loopback=True)
+        b = RTCPeerConnection(addresses=["127.0.0.1"], loopback=True)
+        ra = Recorder(a)
+        a.createDataChannel("x")
+        trickle(a, b)
+        try:
+            await connect(a, b, timeout=20)
+            await wait_for(lambda: a.iceGatheringState == "complete", 10,
+                           f"gathering ({ra.candidates})")
+            lines = [c.candidate for c in ra.candidates if c is not None]
+            relay_ports = {int(line.split()[5]) for line in lines if " typ relay " in line}
+            assert any(line.endswith(" typ host") for line in lines), lines
+            # one relayed candidate per TURN transport (coturn allocates a port for each)
+            assert len(relay_ports) == 2, lines
+            fingerprint = certificate.getFingerprints()[0]["value"]
+            assert a.localDescription is not None
+            assert f"a=fingerprint:sha-256 {fingerprint}" in a.localDescription.sdp
+            report = await b.getStats()
+            transport = next(s for s in report.values() if s.type == "transport")
+            remote = report[transport.remoteCertificateId]
+            assert remote.fingerprint == fingerprint
+        finally:
+            await a.close()
+            await b.close()
+
+    run(main(), timeout=40)
