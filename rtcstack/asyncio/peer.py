@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from rtcstack.asyncio.ice import IceTransport
-from rtcstack.asyncio.timer import DeadlineTimer
+from rtcstack.asyncio.timer import DeadlineTimer, Waiters
 from rtcstack.common.errors import InvalidStateError
 from rtcstack.common.trace import NULL_TRACE, Trace
 from rtcstack.common.types import Address
@@ -221,7 +221,7 @@ class RTCDataChannel(EventEmitter):
         self._request = request
         self._state = "connecting"
         self._threshold = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters = Waiters()
 
     @property
     def label(self) -> str:
@@ -317,21 +317,10 @@ class RTCDataChannel(EventEmitter):
         await self._wait(lambda: self.bufferedAmount <= low or self._state != "open", timeout)
 
     async def _wait(self, ready: Callable[[], bool], timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while not ready():
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("data channel wait timed out")
-            await asyncio.wait_for(waiter, remaining)
+        await self._waiters.wait(ready, timeout, what=lambda: f"{self!r}")
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+        self._waiters.wake()
 
     def _set_open(self) -> None:
         if self._state == "connecting":
@@ -642,7 +631,7 @@ class RTCPeerConnection(EventEmitter):
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock_set = False
-        self._state_waiters: list[asyncio.Future[None]] = []
+        self._state_waiters = Waiters()
         self._pending_negotiation = False
         # gathering changes state in queued tasks only (_queue_state): "new" until the first
         self._reported_states: dict[str, str] = {"ice-gathering": "new"}
@@ -893,26 +882,14 @@ class RTCPeerConnection(EventEmitter):
         await self._wait(lambda: self.iceGatheringState == "complete", timeout)
 
     async def _wait(self, ready: Callable[[], bool], timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while not ready():
+        def check() -> None:
             if self._closed or self.connectionState == "failed":
                 raise ConnectionError(f"peer connection is {self.connectionState}")
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._state_waiters.append(waiter)
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError("timed out")
-            try:
-                await asyncio.wait_for(waiter, remaining)
-            except TimeoutError:
-                raise TimeoutError(f"timed out ({self.connectionState})") from None
+        await self._state_waiters.wait(ready, timeout, check=check,
+                                       what=lambda: f"the peer connection ({self.connectionState})")
 
     def _wake(self) -> None:
-        waiters, self._state_waiters = self._state_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+        self._state_waiters.wake()
 
     # --- internals -----------------------------------------------------------------------------
 

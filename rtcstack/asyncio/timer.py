@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-__all__ = ["DeadlineTimer"]
+__all__ = ["DeadlineTimer", "Waiters"]
 
 
 class DeadlineTimer:
@@ -51,3 +51,43 @@ class DeadlineTimer:
         self.deadline = None
         now = self._loop.time()
         self._fire(now if due is None or now >= due else due)
+
+
+class Waiters:
+    """Coroutines waiting for a condition on state a driver changes: :meth:`wait` re-checks
+    ``ready()`` each time the driver calls :meth:`wake` (after any input), never by sleeping."""
+
+    __slots__ = ("_futures",)
+
+    def __init__(self) -> None:
+        self._futures: list[asyncio.Future[None]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._futures)
+
+    def wake(self) -> None:
+        futures, self._futures = self._futures, []
+        for future in futures:
+            if not future.done():
+                future.set_result(None)
+
+    async def wait(self, ready: Callable[[], bool], timeout: float | None, *,
+                   check: Callable[[], None] | None = None,
+                   what: Callable[[], str] | str = "condition") -> None:
+        """Until ``ready()``; ``check()`` may raise to give up early; TimeoutError after
+        ``timeout`` seconds (None: no limit) naming ``what``."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not ready():
+            if check is not None:
+                check()
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"timed out waiting for {what() if callable(what) else what}")
+            future: asyncio.Future[None] = loop.create_future()
+            self._futures.append(future)
+            try:
+                await asyncio.wait_for(future, remaining)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"timed out waiting for {what() if callable(what) else what}") from None

@@ -199,22 +199,17 @@ async def _call(args: argparse.Namespace, timeline: Timeline) -> dict[str, Any]:
 
     try:
         timeline.start = time.perf_counter()
-        await alice.setLocalDescription()
-        offer = alice.localDescription
-        if offer is None:  # pragma: no cover - set just above
-            raise ConnectionError("no local offer")
-        timeline.add("alice", "sdp", _describe(offer))
-        await bob.setRemoteDescription(offer)
-        for c in pending["bob"]:
-            await bob.addIceCandidate(c)
-        await bob.setLocalDescription()
-        answer = bob.localDescription
-        if answer is None:  # pragma: no cover - set just above
-            raise ConnectionError("no local answer")
-        timeline.add("bob", "sdp", _describe(answer))
-        await alice.setRemoteDescription(answer)
-        for c in pending["alice"]:
-            await alice.addIceCandidate(c)
+        # the implicit offer, then the implicit answer: each goes to the other side, which
+        # then takes the candidates that trickled in before it had a remote description
+        for who, other in (("alice", "bob"), ("bob", "alice")):
+            await pcs[who].setLocalDescription()
+            description = pcs[who].localDescription
+            if description is None:  # pragma: no cover - set just above
+                raise ConnectionError(f"{who} has no local description")
+            timeline.add(who, "sdp", _describe(description))
+            await pcs[other].setRemoteDescription(description)
+            for c in pending[other]:
+                await pcs[other].addIceCandidate(c)
         await asyncio.gather(alice.wait_connected(15), bob.wait_connected(15))
         await channel.wait_open(10)
         for i in range(20):

@@ -49,6 +49,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.sdp import candidate_from_sdp
 
 from tests.interop.call import BrowserCall, BrowserError, coturn_ice_servers, open_call
+from tests.interop.call_checks import browser_sends, echo, lines_with
 from tests.interop.coturn import running_coturn
 
 pytestmark = pytest.mark.interop
@@ -67,13 +68,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
                         ["127.0.0.1"] if use_ipv4 else [])
 
 
-def text_of(size: int) -> str:
-    """A string of exactly ``size`` UTF-8 bytes mixing 1- to 4-byte characters."""
-    return "aé€😀" * (size // 10) + "x" * (size % 10)
-
-
-def bytes_of(size: int) -> bytes:
-    return bytes((i * 131 + size) & 0xFF for i in range(size))
 
 
 # --- the Python peer ----------------------------------------------------------------------------
@@ -183,28 +177,7 @@ def split_candidates(sdp: str) -> tuple[str, list[dict[str, Any]]]:
     return "\r\n".join(kept) + "\r\n", candidates
 
 
-def lines_with(sdp: str, prefix: str) -> list[str]:
-    return [line for line in sdp.split("\r\n") if line.startswith(prefix)]
 
-
-async def echo(peer: Peer, label: str, sizes: list[int]) -> None:
-    """Each size as text and as binary on ``label``: the browser's echo must equal it."""
-    channel = await peer.channel(label)
-    inbox = peer.inboxes[label]
-    for size in sizes:
-        for message in (text_of(size), bytes_of(size)):
-            channel.send(message)
-            got = await asyncio.wait_for(inbox.get(), STEP)
-            assert type(got) is type(message), f"{label} {size}: sent {type(message).__name__}"
-            assert got == message, f"{label}: the echo of {len(message)} differs"
-
-
-async def browser_sends(call: BrowserCall, peer: Peer, label: str, size: int) -> None:
-    inbox = peer.inboxes[label]
-    for message in (text_of(size), bytes_of(size)):
-        await call.browser_send(label, message)
-        got = await asyncio.wait_for(inbox.get(), STEP)
-        assert type(got) is type(message) and got == message
 
 
 async def media_flows(call: BrowserCall, peer: Peer) -> dict[str, Any]:

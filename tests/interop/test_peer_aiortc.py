@@ -76,6 +76,7 @@ from rtcstack.asyncio.peer import (
 )
 from rtcstack.media import MediaStreamError, ToneTrack, VideoPatternTrack, pattern_frame_number
 from rtcstack.sdp.codecs import Codec, default_codecs
+from tests.interop.call_checks import bytes_of, lines_with, text_of
 
 pytestmark = pytest.mark.interop
 
@@ -96,13 +97,6 @@ def run(scenario: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(scenario, TEST_LIMIT))
 
 
-def text_of(size: int) -> str:
-    """A string of exactly ``size`` UTF-8 bytes mixing 1- to 4-byte characters."""
-    return "aé€😀" * (size // 10) + "x" * (size % 10)
-
-
-def bytes_of(size: int) -> bytes:
-    return bytes((i * 131 + size) & 0xFF for i in range(size))
 
 
 async def until(ready: Callable[[], bool], what: Callable[[], str], timeout: float = STEP
@@ -124,9 +118,6 @@ def local_sdp(pc: RTCPeerConnection) -> str:
     assert description is not None
     return description.sdp
 
-
-def lines_with(sdp: str, prefix: str) -> list[str]:
-    return [line for line in sdp.split("\r\n") if line.startswith(prefix)]
 
 
 def first_codecs(sdp: str) -> dict[str, str]:

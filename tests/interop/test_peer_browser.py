@@ -79,6 +79,7 @@ from rtcstack.asyncio.peer import (
 from rtcstack.media import MediaStreamError, ToneTrack, VideoPatternTrack
 from rtcstack.sdp.codecs import Codec, default_codecs
 from tests.interop.call import BrowserCall, open_call
+from tests.interop.call_checks import browser_sends, echo, lines_with
 from tests.interop.coturn import running_coturn
 
 pytestmark = pytest.mark.interop
@@ -91,13 +92,6 @@ BROWSER_FRAMES = 30  # the browser decodes more than this many of rtcstack's vid
 PEER_FRAMES = 20  # rtcstack decodes at least this many video frames (and audio frames)
 
 
-def text_of(size: int) -> str:
-    """A string of exactly ``size`` UTF-8 bytes mixing 1- to 4-byte characters."""
-    return "aé€😀" * (size // 10) + "x" * (size % 10)
-
-
-def bytes_of(size: int) -> bytes:
-    return bytes((i * 131 + size) & 0xFF for i in range(size))
 
 
 def strip_candidates(sdp: str) -> str:
@@ -106,9 +100,6 @@ def strip_candidates(sdp: str) -> str:
              if not line.startswith(("a=candidate:", "a=end-of-candidates"))]
     return "\r\n".join(lines) + "\r\n"
 
-
-def lines_with(sdp: str, prefix: str) -> list[str]:
-    return [line for line in sdp.split("\r\n") if line.startswith(prefix)]
 
 
 def media_directions(sdp: str) -> list[tuple[str, str | None]]:
@@ -446,24 +437,6 @@ async def negotiated(call: BrowserCall, peer: Peer) -> str:
             f"I-DATA {idata}, zero checksum {zero}")
 
 
-async def echo(peer: Peer, label: str, sizes: list[int]) -> None:
-    """Each size as text and as binary on ``label``: the browser's echo must equal it."""
-    channel = await peer.channel(label)
-    inbox = peer.inboxes[label]
-    for size in sizes:
-        for message in (text_of(size), bytes_of(size)):
-            channel.send(message)
-            got = await asyncio.wait_for(inbox.get(), STEP)
-            assert type(got) is type(message), f"{label} {size}: sent {type(message).__name__}"
-            assert got == message, f"{label}: the echo of {len(message)} differs"
-
-
-async def browser_sends(call: BrowserCall, peer: Peer, label: str, size: int) -> None:
-    inbox = peer.inboxes[label]
-    for message in (text_of(size), bytes_of(size)):
-        await call.browser_send(label, message)
-        got = await asyncio.wait_for(inbox.get(), STEP)
-        assert type(got) is type(message) and got == message
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:

@@ -25,13 +25,13 @@ pytest.importorskip("av", reason="rtcstack's media needs PyAV: pip install rtcst
 
 from rtcstack.asyncio.peer import RTCPeerConnection
 from rtcstack.media import MediaStreamError, VideoPatternTrack
+from tests.interop.call_checks import lines_with
 from tests.interop.test_peer_browser import (
     BROWSERS,
     STEP,
     Peer,
     answer_browser,
     call_and_peer,
-    lines_with,
     of_type,
     run,
 )
