@@ -14,6 +14,10 @@ They never poll with sleeps.
   its sockets, host-address gathering, TURN streams and mDNS.
 - :mod:`rtcstack.asyncio.turn`: one TURN allocation over UDP, TCP or TLS.
 - :mod:`rtcstack.asyncio.mdns`: resolve and publish ``.local`` names (multicast DNS).
+- :mod:`rtcstack.asyncio.sctp`: data channels over one DTLS endpoint (``SctpTransport``).
+- :mod:`rtcstack.asyncio.peer`: ``RTCPeerConnection``, the W3C API around the sans-IO
+  :class:`rtcstack.peer.PeerConnection` (sockets through ``IceTransport``, codecs from
+  :mod:`rtcstack.media`).
 
 Import the submodule you need (``from rtcstack.asyncio.stun import get_mapped_address``); this
 package imports none of them, so that using one does not load the others.
