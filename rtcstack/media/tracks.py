@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -68,7 +69,7 @@ class MediaStreamError(RtcstackError):
     """``recv()`` on a track that has ended."""
 
 
-class MediaStreamTrack:
+class MediaStreamTrack(ABC):
     """A track: ``kind`` ("audio" or "video"), ``id`` (a UUID), ``readyState`` ("live" or
     "ended"), ``await recv()`` for the next frame, ``stop()``, and an ``"ended"`` event.
 
@@ -86,8 +87,9 @@ class MediaStreamTrack:
     def readyState(self) -> str:  # the W3C name
         return "ended" if self._ended else "live"
 
+    @abstractmethod
     async def recv(self) -> Frame:
-        raise NotImplementedError
+        """The next frame (MediaStreamError once the track has ended)."""
 
     def stop(self) -> None:
         """End the track; ``recv()`` raises :class:`MediaStreamError` from now on."""
@@ -529,7 +531,7 @@ class MediaPlayer:
 # --- sinks ------------------------------------------------------------------------------------
 
 
-class _Sink:
+class _Sink(ABC):
     """addTrack, start, stop: one task per track reads frames until the track ends."""
 
     def __init__(self) -> None:
@@ -551,8 +553,9 @@ class _Sink:
                 return
             self._consume(track, frame)
 
+    @abstractmethod
     def _consume(self, track: MediaStreamTrack, frame: Frame) -> None:
-        raise NotImplementedError
+        """What the sink does with one frame of ``track``."""
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []

@@ -460,8 +460,10 @@ class PeerConnection:
         return request
 
     def _open_request(self, request: DataChannelRequest) -> None:
-        assert self.channels is not None
-        request.channel = self.channels.create_channel(
+        channels = self.channels
+        if channels is None:  # pragma: no cover - callers check
+            raise InvalidStateError("no SCTP transport yet")
+        request.channel = channels.create_channel(
             request.label, now=self._now, ordered=request.ordered,
             max_retransmits=request.max_retransmits,
             max_packet_life_time=request.max_packet_life_time, protocol=request.protocol,
@@ -538,7 +540,8 @@ class PeerConnection:
         if self.signaling_state not in (SignalingState.HAVE_REMOTE_OFFER,
                                         SignalingState.HAVE_LOCAL_PRANSWER):
             raise InvalidStateError(f"cannot create an answer in {self.signaling_state}")
-        assert self.pending_remote is not None
+        if self.pending_remote is None:  # pragma: no cover - the states imply one
+            raise InvalidStateError("no remote offer")
         ice = self._pending_ice or self._ice_params
         spec = self._spec(ice)
         previous = self.current_local.sdp if self.current_local else None
@@ -573,7 +576,8 @@ class PeerConnection:
             if self.signaling_state not in (SignalingState.HAVE_REMOTE_OFFER,
                                             SignalingState.HAVE_LOCAL_PRANSWER):
                 raise InvalidStateError(f"cannot set a local answer in {self.signaling_state}")
-            assert self.pending_remote is not None
+            if self.pending_remote is None:  # pragma: no cover - the states imply one
+                raise InvalidStateError("no remote offer")
             self._take_ice(description)
             negotiated = negotiate(description, self.pending_remote.sdp, local_is_offerer=False,
                                    previous_remote=(self.current_remote.sdp
@@ -643,7 +647,8 @@ class PeerConnection:
             if self.signaling_state not in (SignalingState.HAVE_LOCAL_OFFER,
                                             SignalingState.HAVE_REMOTE_PRANSWER):
                 raise InvalidStateError(f"cannot set a remote answer in {self.signaling_state}")
-            assert self.pending_local is not None
+            if self.pending_local is None:  # pragma: no cover - the states imply one
+                raise InvalidStateError("no local offer")
             negotiated = negotiate(self.pending_local.sdp, description, local_is_offerer=True,
                                    previous_remote=(self.current_remote.sdp
                                                     if self.current_remote else None))
@@ -853,10 +858,9 @@ class PeerConnection:
                 self._drop_send(t)
                 t.send_codec = codec
                 t.send_rtx_payload_type = rtx.payload_type if use_rtx and rtx else None
-                assert codec.payload_type is not None
                 for rid, ssrc, rtx_ssrc in layers:
                     stream = RtpSendStream(
-                        ssrc=ssrc, payload_type=codec.payload_type,
+                        ssrc=ssrc, payload_type=codec.payload_type or 0,
                         clock_rate=codec.clock_rate, codec=codec.name,
                         rtx_ssrc=rtx_ssrc if t.send_rtx_payload_type else None,
                         rtx_payload_type=t.send_rtx_payload_type, extensions=t.extensions,
@@ -1142,11 +1146,13 @@ class PeerConnection:
                 self._update_connection_state()
 
     def _on_handshake(self, event: HandshakeComplete) -> None:
-        assert self.dtls is not None
+        dtls = self.dtls
+        if dtls is None:  # pragma: no cover - the event comes from it
+            return
         self.dtls_state = "connected"
         if event.srtp_profile is not None:
             profile = Profile(event.srtp_profile)
-            material = self.dtls.srtp_keying_material()
+            material = dtls.srtp_keying_material()
             client, server = split_keying_material(profile, material)
             tx, rx = (client, server) if self.dtls_role == "client" else (server, client)
             self._tx_srtp = create_context(profile, *tx)
@@ -1155,7 +1161,7 @@ class PeerConnection:
             self._trace("peer.srtp-keys", profile=profile.name)
         if self.channels is not None:
             self.channels.association.config = replace(
-                self.channels.association.config, mtu=self.dtls.max_application_payload)
+                self.channels.association.config, mtu=dtls.max_application_payload)
             self.channels.connect(now=self._now)
             self._pump_sctp()
         self._next_rtcp = self._now + 0.5
@@ -1509,7 +1515,6 @@ class PeerConnection:
                     else:
                         self.stats.early_dtls_dropped += 1
                     return
-            assert self.dtls is not None
             self.dtls.handle_datagram(data, now=now)
             self._drain_dtls()
         elif kind in (PacketKind.RTP, PacketKind.RTCP):
