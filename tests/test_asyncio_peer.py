@@ -291,8 +291,8 @@ def test_implicit_set_local_description_offer_and_answer() -> None:
 
 
 def test_pranswer_then_answer() -> None:
-    """A provisional answer (W3C have-local-pranswer / have-remote-pranswer), then the final
-    answer: both sides end stable and connected."""
+    """A provisional answer (W3C have-local-pranswer / have-remote-pranswer) connects, then the
+    final answer: both sides end stable and connected."""
     async def main() -> None:
         a, b = make_pc(), make_pc()
         ra, rb = Recorder(a), Recorder(b)
@@ -313,6 +313,8 @@ def test_pranswer_then_answer() -> None:
         await raises(InvalidStateError, a.setRemoteDescription(rollback))
         assert (a.signalingState, b.signalingState) == ("have-remote-pranswer",
                                                         "have-local-pranswer")
+        # the provisional answer already starts ICE, DTLS and SCTP (W3C §4.4.1.6)
+        await asyncio.gather(a.wait_connected(10), b.wait_connected(10))
         # an answer can still come; createAnswer works in have-local-pranswer
         await b.setLocalDescription()
         assert b.localDescription is not None and b.localDescription.type == "answer"

@@ -585,6 +585,9 @@ class PeerConnection:
             if type == "pranswer":
                 self.pending_local = _Description("pranswer", description)
                 self._set_signaling(SignalingState.HAVE_LOCAL_PRANSWER)
+                # W3C §4.4.1.6: a provisional answer starts the transports (RFC 3264 §4:
+                # media may flow) -- the final answer re-applies what changed
+                self._apply(negotiated, description)
             else:
                 self.current_local = _Description("answer", description)
                 self.current_remote = self.pending_remote
@@ -655,6 +658,7 @@ class PeerConnection:
             if type == "pranswer":
                 self.pending_remote = _Description("pranswer", description)
                 self._set_signaling(SignalingState.HAVE_REMOTE_PRANSWER)
+                self._apply(negotiated, self.pending_local.sdp)  # as for a local pranswer
             else:
                 self.current_local = self.pending_local
                 self.current_remote = _Description("answer", description)
