@@ -274,7 +274,7 @@ class DataChannelRequest:
     channel: DataChannel | None = None
 
 
-@dataclass
+@dataclass(eq=False)
 class _Description:
     type: str
     sdp: SessionDescription
@@ -370,6 +370,9 @@ class PeerConnection:
         self._send_ssrcs: dict[int, tuple[Transceiver, RtpSendStream]] = {}
         self._next_rtcp: float | None = None
         self._rtcp_seen = False
+        self._created_answer: tuple[SessionDescription, str] | None = None
+        # the last description with candidates built (the app may read it many times)
+        self._described: tuple[tuple[_Description, int, bool], tuple[str, str]] | None = None
         self._rtcp_sent = False
         self._now = now
         self._closed = False
@@ -546,7 +549,9 @@ class PeerConnection:
         spec = self._spec(ice)
         previous = self.current_local.sdp if self.current_local else None
         answer = create_answer(self.pending_remote.sdp, spec, previous_local=previous)
-        return answer.serialize()
+        text = answer.serialize()
+        self._created_answer = (self.pending_remote.sdp, text)
+        return text
 
     def set_local_description(self, type: str | None = None, sdp: str | None = None, *,
                               now: float) -> None:
@@ -579,9 +584,13 @@ class PeerConnection:
             if self.pending_remote is None:  # pragma: no cover - the states imply one
                 raise InvalidStateError("no remote offer")
             self._take_ice(description)
+            # our own createAnswer output for this offer, unmodified, is valid by construction
+            made = self._created_answer
+            ours = made is not None and made[0] is self.pending_remote.sdp and made[1] == sdp
             negotiated = negotiate(description, self.pending_remote.sdp, local_is_offerer=False,
                                    previous_remote=(self.current_remote.sdp
-                                                    if self.current_remote else None))
+                                                    if self.current_remote else None),
+                                   check=not ours)
             if type == "pranswer":
                 self.pending_local = _Description("pranswer", description)
                 self._set_signaling(SignalingState.HAVE_LOCAL_PRANSWER)
@@ -1642,8 +1651,11 @@ class PeerConnection:
     def _with_candidates(self, d: _Description | None) -> tuple[str, str] | None:
         if d is None:
             return None
+        key = (d, len(self._local_candidates), self._gathering_complete)
+        cached = self._described
+        if cached is not None and cached[0][0] is d and cached[0] == key:
+            return cached[1]
         sdp = d.sdp.copy()
-        ours = {c.to_ice_string() for c in self._local_candidates}
         for section in sdp.media:
             if section.rejected:
                 continue
@@ -1653,8 +1665,9 @@ class PeerConnection:
                     section.add(c.to_sdp())
             if self._gathering_complete and not section.end_of_candidates:
                 section.add_attribute("end-of-candidates")
-        del ours
-        return d.type, sdp.serialize()
+        result = d.type, sdp.serialize()
+        self._described = (key, result)
+        return result
 
     @property
     def local_description(self) -> tuple[str, str] | None:

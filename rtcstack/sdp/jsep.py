@@ -1332,7 +1332,8 @@ def _remote_setup(description: SessionDescription, section: MediaSection) -> str
 
 def negotiate(local: SessionDescription, remote: SessionDescription, *,
               local_is_offerer: bool,
-              previous_remote: SessionDescription | None = None) -> Negotiated:
+              previous_remote: SessionDescription | None = None,
+              check: bool = True) -> Negotiated:
     """RFC 9429 §5.9-§5.11: apply an offer/answer pair and return what was agreed.
 
     ``local``/``remote`` are our and the peer's descriptions; ``local_is_offerer`` says which
@@ -1341,9 +1342,12 @@ def negotiate(local: SessionDescription, remote: SessionDescription, *,
     BUNDLE members; allowed directions; ``a=setup`` not ``actpass`` in the answer; ICE
     credentials and fingerprints present; rtcp-mux when the offer required it.  With
     ``previous_remote``, ``ice_restart`` tells whether the peer changed its ICE credentials.
+    ``check=False`` skips checking the answer: for an answer :func:`create_answer` just made
+    from this offer, valid by construction (a peer connection applying its own answer).
     """
     offer, answer = (local, remote) if local_is_offerer else (remote, local)
-    _check_answer(offer, answer)
+    if check:
+        _check_answer(offer, answer)
     groups = tuple(answer.bundle_groups())
     tagged_index: dict[str, int] = {}
     for group in groups:
