@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stun": ("rtcstack.cli.stun", "ask a STUN server for this host's mapped address"),
     "nat-type": ("rtcstack.cli.nat_type", "RFC 5780 NAT mapping and filtering behaviour"),
     "stun-server": ("rtcstack.cli.stun_server", "run a STUN server (UDP and TCP)"),
+    "signal": ("rtcstack.cli.signal", "run a WebSocket signaling server (rooms, presence, relay)"),
     "turn": ("rtcstack.cli.turn", "allocate on a TURN server and relay a datagram through it"),
     "dtls": ("rtcstack.cli.dtls", "DTLS 1.2 + use_srtp test client and server (like s_client)"),
     "datachannel": ("rtcstack.cli.datachannel",

@@ -1,0 +1,502 @@
+"""A WebSocket signaling server, its Python client, and perfect negotiation over it.
+
+WebRTC leaves signaling to the application (RFC 8825 §3, JSEP RFC 8829 §1): the two peers need
+*some* channel to swap descriptions and candidates.  This module is a small, reusable one:
+peers join a named room, see who else is there, and relay opaque JSON objects to one another.
+
+Why ``websockets`` rather than aiohttp: it is small, pure asyncio, typed, and does only the
+WebSocket protocol (RFC 6455), which is all a signaling server needs; no HTTP framework, no
+routing, no extra C extensions.  It is the optional extra ``rtcstack[signal]``; nothing else in
+rtcstack imports this module.
+
+The protocol (JSON text messages, one object per message)
+==========================================================
+
+=========================================  ===================================================
+client -> server                           server -> client
+=========================================  ===================================================
+``{"type":"join","room":R,"name":N?}``     to the joiner ``{"type":"joined","room":R,
+                                           "id":ID,"peers":[{"id":..,"name":..},...]}``;
+                                           to every other member ``{"type":"peer-joined",
+                                           "id":ID,"name":N}`` (``name`` may be null)
+``{"type":"leave"}``                       to the others ``{"type":"peer-left","id":ID}``
+                                           (also sent when a member disconnects abruptly);
+                                           to the leaver ``{"type":"left","room":R}``
+``{"type":"signal","to":ID,"data":{..}}``  to ``ID`` (same room) ``{"type":"signal",
+                                           "from":ID,"data":{..}}``; ``data`` is an opaque
+                                           JSON object (an offer, answer or candidate)
+anything wrong                             ``{"type":"error","reason":"...",
+                                           "request":<the request's type or null>}``
+=========================================  ===================================================
+
+Rules: a room name is 1-64 characters of ``[A-Za-z0-9_-]``; a name is a string of at most 64
+characters or absent/null; a connection is in at most one room (joining twice is an error; leave
+first); ``signal`` needs a prior ``join`` and a target in the same room.  Errors (malformed JSON,
+non-object JSON, binary frames, unknown type, missing or invalid fields, room full, too many
+rooms, joining twice, signal or leave before join, unknown target) are answered and the
+connection stays open.  A message longer than ``max_message_size`` bytes is answered with an
+error and the connection is then closed with code 1009 (RFC 6455 §7.4.1, "message too big");
+one over four times that is refused by the WebSocket layer itself (1009, no error message), so
+that nobody can make the server buffer an unbounded message.
+
+Ids are 64 random bits (``secrets``), unique among the server's open connections.
+
+Perfect negotiation
+===================
+
+:func:`pair_with_peer_connection` runs the W3C "Perfect negotiation example" (WebRTC 1.0 §10.7)
+for an rtcstack :class:`~rtcstack.asyncio.peer.RTCPeerConnection` over a joined
+:class:`SignalingClient`: the ``data`` relayed is ``{"description": {"type","sdp"}}`` or
+``{"candidate": {...} | null}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+
+__all__ = [
+    "PerfectNegotiation",
+    "SignalingClient",
+    "SignalingError",
+    "SignalingServer",
+    "SignalingStats",
+    "pair_with_peer_connection",
+]
+
+ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_NAME_LENGTH = 64
+
+
+class SignalingError(Exception):
+    """The server answered a request with ``{"type": "error"}`` (``reason``, ``request``)."""
+
+    def __init__(self, reason: str, request: str | None = None) -> None:
+        super().__init__(f"{reason} (request {request!r})")
+        self.reason = reason
+        self.request = request
+
+
+@dataclass
+class SignalingStats:
+    connections: int = 0  # open now
+    rooms: int = 0  # non-empty now
+    messages_relayed: int = 0  # ``signal`` messages delivered
+    errors_sent: int = 0
+    joins: int = 0  # in total
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass(eq=False)
+class _Member:
+    id: str
+    ws: ServerConnection
+    name: str | None = None
+    room: str | None = None
+
+
+class _RequestError(Exception):
+    pass
+
+
+# event callback: (event, fields) with event in "join", "leave"
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+
+class SignalingServer:
+    """The signaling server.  ``await start()`` (or ``async with``), then ``port``; ``close()``
+    closes every connection and returns once every handler has finished."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 max_message_size: int = 64 * 1024, max_room_size: int = 16,
+                 max_rooms: int = 1000, on_event: EventCallback | None = None) -> None:
+        self.host = host
+        self._requested_port = port
+        self.max_message_size = max_message_size
+        self.max_room_size = max_room_size
+        self.max_rooms = max_rooms
+        self.on_event = on_event
+        self.stats = SignalingStats()
+        self._rooms: dict[str, dict[str, _Member]] = {}
+        self._ids: set[str] = set()
+        self._server: Server | None = None
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("already started")
+        self._server = await serve(self._handle, self.host, self._requested_port,
+                                   max_size=4 * self.max_message_size, compression=None)
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("not started")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close(close_connections=True)
+        await server.wait_closed()
+
+    async def __aenter__(self) -> SignalingServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def rooms(self) -> dict[str, list[str]]:
+        """Room name -> member ids (a snapshot)."""
+        return {name: list(members) for name, members in self._rooms.items()}
+
+    # --- one connection ------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        member_id = secrets.token_hex(8)
+        while member_id in self._ids:  # pragma: no cover - 64 random bits
+            member_id = secrets.token_hex(8)
+        self._ids.add(member_id)
+        member = _Member(member_id, ws)
+        self.stats.connections += 1
+        try:
+            async for raw in ws:
+                if not await self._message(member, raw):
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self.stats.connections -= 1
+            self._ids.discard(member_id)
+            await self._leave(member)
+
+    async def _message(self, member: _Member, raw: str | bytes) -> bool:
+        """Handle one message; False to stop reading (the connection is being closed)."""
+        size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
+        if size > self.max_message_size:
+            await self._error(member, f"message too big ({size} > {self.max_message_size} "
+                                      "bytes)", None)
+            await member.ws.close(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            return False
+        request: str | None = None
+        try:
+            if isinstance(raw, bytes):
+                raise _RequestError("binary messages are not supported")
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                raise _RequestError("malformed JSON") from None
+            if not isinstance(message, dict):
+                raise _RequestError("a message must be a JSON object")
+            kind = message.get("type")
+            request = kind if isinstance(kind, str) else None
+            if kind == "join":
+                await self._join(member, message)
+            elif kind == "leave":
+                if member.room is None:
+                    raise _RequestError("not in a room")
+                room = member.room
+                await self._leave(member)
+                await self._send(member.ws, {"type": "left", "room": room})
+            elif kind == "signal":
+                await self._relay(member, message)
+            elif kind is None:
+                raise _RequestError("missing type")
+            else:
+                raise _RequestError("unknown type")
+        except _RequestError as exc:
+            await self._error(member, str(exc), request)
+        return True
+
+    async def _join(self, member: _Member, message: dict[str, Any]) -> None:
+        room, name = message.get("room"), message.get("name")
+        if member.room is not None:
+            raise _RequestError(f"already in room {member.room!r}")
+        if not isinstance(room, str) or not ROOM_NAME.fullmatch(room):
+            raise _RequestError("room must be 1-64 characters of A-Z a-z 0-9 _ -")
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
+            raise _RequestError(f"name must be a string of at most {MAX_NAME_LENGTH} characters")
+        members = self._rooms.get(room)
+        if members is None:
+            if len(self._rooms) >= self.max_rooms:
+                raise _RequestError("too many rooms")
+            members = self._rooms[room] = {}
+            self.stats.rooms = len(self._rooms)
+        elif len(members) >= self.max_room_size:
+            raise _RequestError("room full")
+        peers = [{"id": m.id, "name": m.name} for m in members.values()]
+        member.room, member.name = room, name
+        members[member.id] = member
+        self.stats.joins += 1
+        await self._send(member.ws, {"type": "joined", "room": room, "id": member.id,
+                                     "peers": peers})
+        await self._broadcast(members, member, {"type": "peer-joined", "id": member.id,
+                                                "name": name})
+        self._event("join", room=room, id=member.id, name=name, size=len(members))
+
+    async def _leave(self, member: _Member) -> None:
+        room = member.room
+        if room is None:
+            return
+        member.room = None
+        members = self._rooms.get(room, {})
+        members.pop(member.id, None)
+        if not members:
+            self._rooms.pop(room, None)
+            self.stats.rooms = len(self._rooms)
+        self._event("leave", room=room, id=member.id, name=member.name, size=len(members))
+        await self._broadcast(members, member, {"type": "peer-left", "id": member.id})
+
+    async def _relay(self, member: _Member, message: dict[str, Any]) -> None:
+        if member.room is None:
+            raise _RequestError("join a room first")
+        to, data = message.get("to"), message.get("data")
+        if not isinstance(to, str):
+            raise _RequestError("to must be a peer id")
+        if not isinstance(data, dict):
+            raise _RequestError("data must be a JSON object")
+        target = self._rooms.get(member.room, {}).get(to)
+        if target is None or target is member:
+            raise _RequestError("unknown peer")
+        if await self._send(target.ws, {"type": "signal", "from": member.id, "data": data}):
+            self.stats.messages_relayed += 1
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> bool:
+        try:
+            await ws.send(json.dumps(message, separators=(",", ":")))
+        except ConnectionClosed:
+            return False
+        return True
+
+    async def _broadcast(self, members: dict[str, _Member], sender: _Member,
+                         message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"))
+        for other in list(members.values()):
+            if other is not sender:
+                with contextlib.suppress(ConnectionClosed):
+                    await other.ws.send(text)
+
+    async def _error(self, member: _Member, reason: str, request: str | None) -> None:
+        self.stats.errors_sent += 1
+        await self._send(member.ws, {"type": "error", "reason": reason, "request": request})
+
+    def _event(self, event: str, **fields: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(event, fields)
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+class SignalingClient:
+    """One connection to a :class:`SignalingServer` (or any server speaking the protocol)."""
+
+    def __init__(self) -> None:
+        self._ws: ClientConnection | None = None
+        self.id: str | None = None
+        self.room: str | None = None
+
+    @classmethod
+    async def open(cls, url: str) -> SignalingClient:
+        client = cls()
+        await client.connect(url)
+        return client
+
+    async def connect(self, url: str) -> None:
+        self._ws = await ws_connect(url, max_size=None, compression=None)
+
+    @property
+    def ws(self) -> ClientConnection:
+        if self._ws is None:
+            raise RuntimeError("not connected")
+        return self._ws
+
+    async def send_raw(self, message: Any) -> None:
+        """Send any JSON value (or a str as is): for tests and other protocols."""
+        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def join(self, room: str, name: str | None = None
+                   ) -> tuple[str, list[dict[str, Any]]]:
+        """Join ``room``; returns (my id, the peers already there).  Raises
+        :class:`SignalingError` if the server refuses."""
+        request: dict[str, Any] = {"type": "join", "room": room}
+        if name is not None:
+            request["name"] = name
+        await self.send_raw(request)
+        reply = await self.recv()
+        if reply.get("type") == "error":
+            raise SignalingError(str(reply.get("reason")), reply.get("request"))
+        if reply.get("type") != "joined":
+            raise SignalingError(f"unexpected reply {reply.get('type')!r}", "join")
+        self.id, self.room = str(reply["id"]), room
+        return self.id, list(reply["peers"])
+
+    async def leave(self) -> None:
+        await self.send_raw({"type": "leave"})
+        self.id = self.room = None
+
+    async def send(self, to: str, data: dict[str, Any]) -> None:
+        """Relay ``data`` (a JSON object) to peer ``to``."""
+        await self.send_raw({"type": "signal", "to": to, "data": data})
+
+    async def recv(self) -> dict[str, Any]:
+        """The next message from the server.  Raises ``ConnectionClosed`` at the end."""
+        raw = await self.ws.recv()
+        message = json.loads(raw)
+        if not isinstance(message, dict):
+            raise SignalingError("the server sent a non-object message")
+        return message
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def __aenter__(self) -> SignalingClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+# --- perfect negotiation over the client -------------------------------------------------
+
+
+@dataclass(eq=False)
+class PerfectNegotiation:
+    """The handle :func:`pair_with_peer_connection` returns: ``close()`` (or ``cancel()``)
+    stops it; counters and ``errors`` say what happened."""
+
+    client: SignalingClient
+    pc: Any  # rtcstack.asyncio.peer.RTCPeerConnection (not imported: no media import here)
+    polite: bool
+    peer_id: str
+    on_message: Callable[[dict[str, Any]], None] | None = None
+    making_offer: bool = False
+    ignore_offer: bool = False
+    ignored: int = 0
+    rolled_back: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+    _outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def _start(self) -> None:
+        self.pc.on("negotiationneeded", self._on_negotiationneeded)
+        self.pc.on("icecandidate", self._on_icecandidate)
+        self._tasks = [asyncio.ensure_future(self._reader()),
+                       asyncio.ensure_future(self._writer())]
+
+    @property
+    def idle(self) -> bool:
+        """Nothing being offered and nothing waiting to be sent."""
+        return not self.making_offer and self._outbox.empty()
+
+    async def _on_negotiationneeded(self) -> None:
+        try:
+            self.making_offer = True
+            await self.pc.setLocalDescription()
+            # no await between here and setLocalDescription: the description is queued before
+            # the candidates it gathered (they surface in later tasks)
+            self._outbox.put_nowait({"description": self.pc.localDescription.to_json()})
+        except Exception as exc:
+            self.errors.append(exc)
+        finally:
+            self.making_offer = False
+
+    def _on_icecandidate(self, candidate: Any) -> None:
+        self._outbox.put_nowait({"candidate": None if candidate is None
+                                 else candidate.to_json()})
+
+    async def _writer(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            try:
+                await self.client.send(self.peer_id, data)
+            except ConnectionClosed:
+                return
+            finally:
+                self._outbox.task_done()
+
+    async def _reader(self) -> None:
+        while True:
+            try:
+                message = await self.client.recv()
+            except ConnectionClosed:
+                return
+            if message.get("type") == "signal" and message.get("from") == self.peer_id:
+                data = message.get("data")
+                if isinstance(data, dict):
+                    try:
+                        await self._on_signal(data)
+                    except Exception as exc:
+                        self.errors.append(exc)
+            elif self.on_message is not None:
+                self.on_message(message)
+
+    async def _on_signal(self, data: dict[str, Any]) -> None:
+        pc = self.pc
+        description = data.get("description")
+        if description is not None:
+            offer_collision = description.get("type") == "offer" and (
+                self.making_offer or pc.signalingState != "stable")
+            self.ignore_offer = not self.polite and offer_collision
+            if self.ignore_offer:
+                self.ignored += 1
+                return
+            if offer_collision:
+                self.rolled_back += 1
+            await pc.setRemoteDescription(description)  # rtcstack rolls back implicitly
+            if description.get("type") == "offer":
+                await pc.setLocalDescription()
+                self._outbox.put_nowait({"description": pc.localDescription.to_json()})
+        elif "candidate" in data:
+            try:
+                await pc.addIceCandidate(data["candidate"])
+            except Exception:
+                if not self.ignore_offer:
+                    raise
+
+    def cancel(self) -> None:
+        self.pc.off("negotiationneeded", self._on_negotiationneeded)
+        self.pc.off("icecandidate", self._on_icecandidate)
+        for task in self._tasks:
+            task.cancel()
+
+    async def close(self) -> None:
+        self.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def pair_with_peer_connection(client: SignalingClient, pc: Any, *, polite: bool, peer_id: str,
+                              on_message: Callable[[dict[str, Any]], None] | None = None
+                              ) -> PerfectNegotiation:
+    """Negotiate ``pc`` with peer ``peer_id`` over ``client`` (already joined), the W3C
+    perfect-negotiation way; exactly one of the two sides must be ``polite``.
+
+    From now on the handle owns ``client.recv()``: messages other than signals from
+    ``peer_id`` go to ``on_message``.  Call it before making changes to ``pc`` so that the
+    first ``negotiationneeded`` is seen.  Must be called with the event loop running."""
+    handle = PerfectNegotiation(client, pc, polite, peer_id, on_message)
+    handle._start()
+    return handle
