@@ -486,13 +486,18 @@ class IceTransport:
         if self._timer is None:
             self._loop = self._loop or asyncio.get_running_loop()
             self._timer = DeadlineTimer(self._loop, self._on_timer)
-        self._timer.arm(self.agent.poll_timeout())
+        self._timer.arm(self._driven().poll_timeout())
 
     def _on_timer(self, now: float) -> None:
         if self._closed:
             return
-        self.agent.handle_timeout(now)
+        self._driven().handle_timeout(now)
         self._kick()
+
+    def _driven(self) -> Any:
+        """What the timer drives: the agent (a driver over a larger sans-IO object that owns
+        the agent, such as the peer connection, returns that)."""
+        return self.agent
 
     # --- waiting -------------------------------------------------------------------------------
 

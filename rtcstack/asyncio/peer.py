@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from rtcstack.asyncio.ice import IceTransport
-from rtcstack.asyncio.timer import DeadlineTimer, Waiters
+from rtcstack.asyncio.timer import Waiters
 from rtcstack.common.errors import InvalidStateError
 from rtcstack.common.trace import NULL_TRACE, Trace
 from rtcstack.common.types import Address
@@ -564,24 +564,10 @@ class _Driver(IceTransport):
     def _kick(self) -> None:
         self._owner._service()
 
-    def _arm(self) -> None:
-        if self._closed:
-            return
-        if self._timer is None:
-            self._loop = self._loop or asyncio.get_running_loop()
-            self._timer = DeadlineTimer(self._loop, self._on_timer)
+    def _driven(self) -> Any:
+        # once closed, only the agent's last TURN work (deallocations) is left to drive
         core = self._owner._core
-        self._timer.arm(core.ice_poll_timeout() if core.closed else core.poll_timeout())
-
-    def _on_timer(self, now: float) -> None:
-        if self._closed:
-            return
-        core = self._owner._core
-        if core.closed:
-            self.agent.handle_timeout(now)
-        else:
-            core.handle_timeout(now)
-        self._kick()
+        return self.agent if core.closed else core
 
 
 # --- the peer connection ---------------------------------------------------------------------

@@ -294,7 +294,6 @@ class _Snapshot:
 class PeerStats:
     """Counters of what the connection dropped (each drop is traced too)."""
 
-    datagrams_in: int = 0
     dtls_in: int = 0
     srtp_in: int = 0
     srtcp_in: int = 0
@@ -370,6 +369,7 @@ class PeerConnection:
         self._send_ssrcs: dict[int, tuple[Transceiver, RtpSendStream]] = {}
         self._next_rtcp: float | None = None
         self._rtcp_seen = False
+        self._heard: set[int] = set()  # SSRCs a packet arrived from
         self._created_answer: tuple[SessionDescription, str] | None = None
         # the last description with candidates built (the app may read it many times)
         self._described: tuple[tuple[_Description, int, bool], tuple[str, str]] | None = None
@@ -1230,9 +1230,7 @@ class PeerConnection:
         returns the number of packets sent (0 when the transceiver is not sending, the layer
         was not negotiated, or the transport is not up yet)."""
         self._now = now
-        streams = transceiver.send_streams
-        stream = streams.get(rid) if rid is not None or None not in streams \
-            else streams[None]
+        stream = transceiver.send_streams.get(rid)
         if stream is None or self._tx_srtp is None or not transceiver.sending \
                 or self.ice.selected_pair is None:
             return 0
@@ -1350,7 +1348,8 @@ class PeerConnection:
             self._trace("peer.rtp-unroutable", ssrc=packet.ssrc, pt=packet.payload_type)
             return
         t, stream = routed
-        if not stream.stats.packets_received and not stream.stats.header_bytes_received:
+        if packet.ssrc not in self._heard:  # its first packet (one set lookup per packet)
+            self._heard.add(packet.ssrc)
             self._trace("peer.rtp-first-received", mid=t.mid, kind=t.kind, ssrc=packet.ssrc,
                         pt=packet.payload_type)
             if t.remb is not None and not t.remb_sent:
@@ -1513,7 +1512,6 @@ class PeerConnection:
         self._now = now
         if self._closed:
             return
-        self.stats.datagrams_in += 1
         self.stats.packets_received += 1
         self.stats.bytes_received += len(data)
         kind = classify(data)
@@ -1734,10 +1732,6 @@ class PeerConnection:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def ice_poll_timeout(self) -> float | None:
-        """After close: the agent's remaining TURN work."""
-        return self.ice.poll_timeout()
 
     def _check_open(self) -> None:
         if self._closed:
