@@ -7,6 +7,7 @@ and negotiate the W3C "perfect negotiation" way (WebRTC 1.0 §10.7) through glar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -325,3 +326,36 @@ def test_cli_signal_prints_joins_and_leaves() -> None:
         stats = json.loads((await proc.stderr.read()).decode().split("stopped; ")[1])
         assert stats["joins"] == 1 and stats["connections"] == 0
     run(main(), 20)
+
+
+def test_a_member_that_stops_reading_is_dropped_not_waited_for() -> None:
+    """A relay to a member whose TCP window is full would hold up the sender's connection;
+    after ``send_timeout`` the slow member is dropped (peer-left to the others) instead."""
+    async def main() -> None:
+        async with SignalingServer(send_timeout=0.5) as server:
+            fast, slow = await client_of(server), await client_of(server)
+            await fast.join("slow-room", "fast")
+            slow_id, _ = await slow.join("slow-room", "slow")
+            assert (await recv(fast))["type"] == "peer-joined"
+            slow.ws.transport.pause_reading()  # it stops reading; the server's sends pile up
+            blob = {"blob": "x" * 60_000}
+            for _ in range(400):  # 24 MB: more than every buffer on the way
+                await fast.send(slow_id, blob)
+                if server.stats.slow_dropped:
+                    break
+            replies = [await recv(fast)]
+            while replies[-1].get("type") != "peer-left":
+                replies.append(await recv(fast))
+            assert {"type": "peer-left", "id": slow_id} in replies
+            assert server.stats.slow_dropped == 1
+            assert server.rooms() == {"slow-room": [fast.id]}
+            # the fast member's connection still works
+            await fast.send_raw({"type": "join", "room": "again"})
+            reply = await recv(fast)
+            while reply.get("reason") == "unknown peer":  # the relays after the drop
+                reply = await recv(fast)
+            assert reply == {"type": "error", "reason": "already in room 'slow-room'",
+                             "request": "join"}
+            await fast.close()
+            slow.ws.transport.abort()  # it reads nothing: no closing handshake to wait for
+    run(main(), 30)

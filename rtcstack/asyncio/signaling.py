@@ -41,6 +41,15 @@ that nobody can make the server buffer an unbounded message.
 
 Ids are 64 random bits (``secrets``), unique among the server's open connections.
 
+A member that does not read (its TCP window full) cannot hold up the others: a send that has
+not completed within ``send_timeout`` seconds drops that member's connection (its peers get
+``peer-left``) and the sender's request carries on.
+
+The same port can serve plain HTTP too (``http=``, a function of the path answering
+``(status, content type, body)`` or None for 404) -- the demo serves its page that way -- and
+the WebSocket can be restricted to one path (``path="/ws"``).  Give ``ssl=`` for ``wss://``
+and ``https://``.
+
 Perfect negotiation
 ===================
 
@@ -53,19 +62,22 @@ for an rtcstack :class:`~rtcstack.asyncio.peer.RTCPeerConnection` over a joined
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import secrets
+import ssl as _ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
 
 __all__ = [
     "PerfectNegotiation",
@@ -76,6 +88,9 @@ __all__ = [
     "pair_with_peer_connection",
 ]
 
+# what may still arrive from a room left (``leave`` does not wait for ``left``) before a join's
+# reply: skipped by :meth:`SignalingClient.join`
+STALE_BEFORE_JOIN = frozenset({"left", "peer-joined", "peer-left", "signal"})
 ROOM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_NAME_LENGTH = 64
 
@@ -96,6 +111,7 @@ class SignalingStats:
     messages_relayed: int = 0  # ``signal`` messages delivered
     errors_sent: int = 0
     joins: int = 0  # in total
+    slow_dropped: int = 0  # connections dropped because a send to them timed out
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -115,6 +131,15 @@ class _RequestError(Exception):
 
 # event callback: (event, fields) with event in "join", "leave"
 EventCallback = Callable[[str, dict[str, Any]], None]
+# plain HTTP GET: path (without the query) -> (status, content type, body), or None for 404
+HttpHandler = Callable[[str], "tuple[int, str, bytes] | None"]
+
+
+def http_response(status: int, content_type: str, body: bytes) -> Response:
+    """An HTTP/1.1 response for ``process_request`` (no caching: the demo's page is small)."""
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")])
+    return Response(status, HTTPStatus(status).phrase, headers, body)
 
 
 class SignalingServer:
@@ -123,13 +148,19 @@ class SignalingServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  max_message_size: int = 64 * 1024, max_room_size: int = 16,
-                 max_rooms: int = 1000, on_event: EventCallback | None = None) -> None:
+                 max_rooms: int = 1000, on_event: EventCallback | None = None,
+                 send_timeout: float = 5.0, path: str | None = None,
+                 http: HttpHandler | None = None, ssl: _ssl.SSLContext | None = None) -> None:
         self.host = host
         self._requested_port = port
         self.max_message_size = max_message_size
         self.max_room_size = max_room_size
         self.max_rooms = max_rooms
         self.on_event = on_event
+        self.send_timeout = send_timeout
+        self.path = path
+        self.http = http
+        self.ssl = ssl
         self.stats = SignalingStats()
         self._rooms: dict[str, dict[str, _Member]] = {}
         self._ids: set[str] = set()
@@ -139,7 +170,25 @@ class SignalingServer:
         if self._server is not None:
             raise RuntimeError("already started")
         self._server = await serve(self._handle, self.host, self._requested_port,
-                                   max_size=4 * self.max_message_size, compression=None)
+                                   max_size=4 * self.max_message_size, compression=None,
+                                   process_request=self._process_request, ssl=self.ssl,
+                                   server_header="rtcstack")
+
+    def _process_request(self, connection: ServerConnection, request: Request
+                         ) -> Response | None:
+        """Before the WebSocket handshake: plain HTTP requests go to ``http``; an upgrade on
+        another path than ``path`` is refused."""
+        path = request.path.split("?", 1)[0]
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            if self.path is None or path == self.path:
+                return None
+            return http_response(404, "text/plain; charset=utf-8", b"no WebSocket here\n")
+        if self.http is None:
+            return None  # websockets answers 426 Upgrade Required
+        answer = self.http(path)
+        if answer is None:
+            return http_response(404, "text/plain; charset=utf-8", b"not found\n")
+        return http_response(*answer)
 
     @property
     def port(self) -> int:
@@ -149,8 +198,10 @@ class SignalingServer:
 
     @property
     def url(self) -> str:
+        """The WebSocket URL (``ws://`` or ``wss://``, with ``path``)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://{host}:{self.port}{self.path or ''}"
 
     async def close(self) -> None:
         server, self._server = self._server, None
@@ -283,10 +334,16 @@ class SignalingServer:
 
     # --- sending -------------------------------------------------------------------------------
 
-    async def _send(self, ws: ServerConnection, message: dict[str, Any]) -> bool:
+    async def _send(self, ws: ServerConnection, message: dict[str, Any] | str) -> bool:
+        """Send, or drop a receiver that has not taken it within ``send_timeout``."""
+        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
         try:
-            await ws.send(json.dumps(message, separators=(",", ":")))
+            await asyncio.wait_for(ws.send(text), self.send_timeout)
         except ConnectionClosed:
+            return False
+        except TimeoutError:
+            self.stats.slow_dropped += 1
+            ws.transport.abort()  # its handler sees the connection closed and cleans up
             return False
         return True
 
@@ -295,8 +352,7 @@ class SignalingServer:
         text = json.dumps(message, separators=(",", ":"))
         for other in list(members.values()):
             if other is not sender:
-                with contextlib.suppress(ConnectionClosed):
-                    await other.ws.send(text)
+                await self._send(other.ws, text)
 
     async def _error(self, member: _Member, reason: str, request: str | None) -> None:
         self.stats.errors_sent += 1
@@ -319,13 +375,17 @@ class SignalingClient:
         self.room: str | None = None
 
     @classmethod
-    async def open(cls, url: str) -> SignalingClient:
+    async def open(cls, url: str, *, ssl: _ssl.SSLContext | None = None) -> SignalingClient:
         client = cls()
-        await client.connect(url)
+        await client.connect(url, ssl=ssl)
         return client
 
-    async def connect(self, url: str) -> None:
-        self._ws = await ws_connect(url, max_size=None, compression=None)
+    async def connect(self, url: str, *, ssl: _ssl.SSLContext | None = None) -> None:
+        """``ssl``: for ``wss://`` with a context of your own (default: verify as usual)."""
+        if ssl is None:
+            self._ws = await ws_connect(url, max_size=None, compression=None)
+        else:
+            self._ws = await ws_connect(url, max_size=None, compression=None, ssl=ssl)
 
     @property
     def ws(self) -> ClientConnection:
@@ -346,6 +406,8 @@ class SignalingClient:
             request["name"] = name
         await self.send_raw(request)
         reply = await self.recv()
+        while reply.get("type") in STALE_BEFORE_JOIN:  # from the room we were in before
+            reply = await self.recv()
         if reply.get("type") == "error":
             raise SignalingError(str(reply.get("reason")), reply.get("request"))
         if reply.get("type") != "joined":

@@ -1,106 +1,180 @@
-"""``rtcstack demo``: the main job, end to end on this machine.
+"""``rtcstack demo``: the browser demo -- a call page with live stats graphs, the signaling
+server, and a built-in Python peer that echoes a call back (see :mod:`rtcstack.demo`).
 
-It starts rtcstack's STUN server on loopback (UDP and TCP; with an RFC 5780 alternate address on
-127.0.0.2 when the system allows it), queries it with rtcstack's client over UDP and over TCP,
-prints both sides of each exchange field by field, runs RFC 5780 NAT behaviour discovery against
-it, and prints the server's counters.  Nothing leaves the loopback interface.
+Prints the page's URL, then one line per event (someone joins or leaves a room, an echo call
+starts or ends) and a live line for each echo call: its connection state, the bitrate each way
+and the RTT -- rewritten in place once a second on a terminal, printed every
+``--status-interval`` seconds otherwise.  Ctrl-C (or SIGTERM) ends every call and stops.
 
-Later layers replace this with a full call; until then it exercises everything issue #2 built.
+From another machine: ``--listen 0.0.0.0:8080 --https`` (browsers give the camera to https
+pages only, localhost excepted; the certificate is self-signed, so accept the warning once).
+For calls across NATs: ``--ice-server stun:HOST:PORT`` and ``--ice-server turn:HOST:PORT
+--ice-username U --ice-credential C`` (the page offers them, and the echo peer uses them).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-from typing import Any
+import signal
+import socket
+import sys
+import time
+from typing import Any, TextIO
 
-from rtcstack.stun import Message
+from rtcstack.cli.signal import _address_arg
+
+__all__ = ["configure", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
-    parser.add_argument(
-        "--no-nat", action="store_true", help="skip the RFC 5780 NAT behaviour discovery"
-    )
+    parser.add_argument("--listen", type=_address_arg, default=("127.0.0.1", 8080),
+                        metavar="HOST:PORT",
+                        help="address of the page and the signaling server (default "
+                             "127.0.0.1:8080; 0.0.0.0:8080 to be reached from other machines; "
+                             "port 0 picks a free port)")
+    parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                        help="a STUN or TURN URL (stun:, turn:, turns:) for the page and the "
+                             "echo peer; repeat for several")
+    parser.add_argument("--ice-username", metavar="U", help="username for the TURN URLs")
+    parser.add_argument("--ice-credential", metavar="C", help="credential for the TURN URLs")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--https", action="store_true",
+                     help="serve https/wss with a fresh self-signed certificate")
+    tls.add_argument("--cert", metavar="PEM", help="serve https/wss with this certificate "
+                                                   "(needs --key)")
+    parser.add_argument("--key", metavar="PEM", help="the private key of --cert")
+    parser.add_argument("--max-echo-calls", type=int, default=8, metavar="N",
+                        help="echo calls at once (default 8)")
+    parser.add_argument("--status-interval", type=float, default=5.0, metavar="SECONDS",
+                        help="how often the live line is printed when stdout is not a "
+                             "terminal (default 5; 0 for never)")
 
 
-def _fields(message: Message, indent: str = "      ") -> str:
-    d = message.describe()
-    lines = [f"{indent}{d['method']} {d['class']}  transaction {d['transaction_id']}"]
-    lines += [f"{indent}  {a['name']:<20} {a['value']}" for a in d["attributes"]]
-    return "\n".join(lines)
+def ice_servers_of(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The --ice-server URLs as RTCIceServer dicts (TURN ones with the credentials)."""
+    servers: list[dict[str, Any]] = []
+    for url in args.ice_server:
+        if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+            raise ValueError(f"{url!r} is not a stun:, turn: or turns: URL")
+        server: dict[str, Any] = {"urls": url}
+        if url.startswith("turn") and args.ice_username is not None:
+            server.update(username=args.ice_username, credential=args.ice_credential or "")
+        servers.append(server)
+    return servers
 
 
-async def _demo(nat: bool) -> dict[str, Any]:
-    from rtcstack.asyncio.nat import discover_nat_behavior
-    from rtcstack.asyncio.stun import binding
-    from rtcstack.asyncio.stun_server import serve_stun
+def _certificate_hosts(host: str) -> list[str]:
+    """Names a browser may use to reach us: the listen address, or every local one."""
+    from rtcstack.asyncio.ice import local_addresses
 
-    try:  # RFC 5780 needs a second IP address; 127.0.0.2 is on Linux's loopback by default.
-        server = await serve_stun(
-            ("127.0.0.1", 0), ("127.0.0.2", 0), software="rtcstack demo server"
-        )
-    except OSError:
-        server = await serve_stun(("127.0.0.1", 0), software="rtcstack demo server")
-    report: dict[str, Any] = {
-        "server": {"udp": server.udp_addresses, "tcp": server.tcp_addresses},
-        "exchanges": [],
-    }
+    hosts = ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+    if host in ("0.0.0.0", "::", ""):
+        hosts += local_addresses(loopback=False)
+    else:
+        hosts.append(host)
+    return hosts
+
+
+class LivePrinter:
+    """Event lines, and the live line of every echo call."""
+
+    def __init__(self, out: TextIO, interval: float) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.interval = 1.0 if self.tty else interval
+        self._pending_line = False  # a \r-line is on screen (tty only)
+
+    def event(self, event: str, fields: dict[str, Any]) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        if event in ("join", "leave"):
+            who = fields["id"] + (f" ({fields['name']})" if fields.get("name") else "")
+            verb = "joined" if event == "join" else "left"
+            text = f"{who} {verb} room {fields['room']} ({fields['size']} in it)"
+        elif event == "echo-start":
+            text = f"echo peer calling in room {fields['room']}"
+        elif event == "echo-end":
+            text = f"echo call in room {fields['room']} {fields['state']}"
+        else:
+            text = f"{event} {json.dumps(fields)}"
+        self._clear()
+        print(f"{stamp} {text}", file=self.out, flush=True)
+
+    def live(self, lines: list[str]) -> None:
+        if not lines:
+            self._clear()
+            return
+        text = " | ".join(lines)
+        if self.tty:
+            print(f"\r\x1b[K{text}", end="", file=self.out, flush=True)
+            self._pending_line = True
+        else:
+            print(f"{time.strftime('%H:%M:%S')} {text}", file=self.out, flush=True)
+
+    def _clear(self) -> None:
+        if self._pending_line:
+            print("\r\x1b[K", end="", file=self.out)
+            self._pending_line = False
+
+
+async def _serve(args: argparse.Namespace) -> int:
     try:
-        host, port = server.udp_addresses[0]
-        for transport in ("udp", "tcp"):
-            result = await binding(f"{host}:{port}", transport=transport)
-            report["exchanges"].append(
-                {
-                    "transport": transport,
-                    "local": result.local,
-                    "server": result.server,
-                    "mapped": result.mapped,
-                    "rtt_ms": round(result.rtt * 1000, 3),
-                    "request": result.request.describe(),
-                    "response": result.response.describe(),
-                    "_messages": (result.request, result.response),
-                }
-            )
-        if nat and len(server.udp_addresses) == 4:
-            behavior = await discover_nat_behavior((host, port))
-            report["nat"] = behavior.as_dict()
-            report["nat_summary"] = behavior.summary()
-        elif nat:
-            report["nat_summary"] = "skipped: no second loopback address for RFC 5780"
-        report["server_stats"] = server.stats.as_dict()
+        from rtcstack.demo import DemoServer, self_signed_context
+    except ImportError as exc:
+        print(f"rtcstack demo: {exc}; install the extras: pip install 'rtcstack[signal,media]'",
+              file=sys.stderr)
+        return 1
+    host, port = args.listen
+    try:
+        ice_servers = ice_servers_of(args)
+    except ValueError as exc:
+        print(f"rtcstack demo: {exc}", file=sys.stderr)
+        return 2
+    context = None
+    if args.https:
+        context = self_signed_context(_certificate_hosts(host))
+    elif args.cert:
+        import ssl
+
+        if not args.key:
+            print("rtcstack demo: --cert needs --key", file=sys.stderr)
+            return 2
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+    printer = LivePrinter(sys.stdout, args.status_interval)
+    demo = DemoServer(host, port, ice_servers=ice_servers, ssl=context,
+                      max_echo_calls=args.max_echo_calls, on_event=printer.event)
+    try:
+        await demo.start()
+    except OSError as exc:
+        print(f"rtcstack demo: {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        print(f"rtcstack demo on {demo.url}  (signaling {demo.signaling.url})", flush=True)
+        print("open it in a browser: call the Python peer, or join a room from two tabs",
+              flush=True)
+        while not stop.is_set():
+            if printer.interval > 0:
+                with_calls = [peer.call.line() for peer in demo.echo_calls]
+                printer.live(with_calls)
+            timeout = printer.interval if printer.interval > 0 else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout)
     finally:
-        server.close()
-        await server.wait_closed()
-    return report
-
-
-def _print(report: dict[str, Any]) -> None:
-    print("rtcstack demo: STUN (RFC 8489) server and client on loopback")
-    print(f"  server listening: udp {report['server']['udp']}")
-    print(f"                    tcp {report['server']['tcp']}")
-    for ex in report["exchanges"]:
-        request, response = ex["_messages"]
-        print(f"\n  Binding over {ex['transport'].upper()}: {ex['local']} -> {ex['server']}")
-        print("    request (FINGERPRINT is added when it is serialized):")
-        print(_fields(request))
-        print(f"    response ({ex['rtt_ms']} ms):")
-        print(_fields(response))
-        print(f"    mapped address: {ex['mapped'][0]}:{ex['mapped'][1]}")
-    if "nat_summary" in report:
-        summary = str(report["nat_summary"]).replace("\n", "\n    ")
-        print(f"\n  RFC 5780 NAT behaviour discovery against the server:\n    {summary}")
-    stats = {k: v for k, v in report["server_stats"].items() if v}
-    print(f"\n  server counters: {json.dumps(stats)}")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        printer.live([])
+        await demo.close()
+    print(f"stopped; {json.dumps(demo.signaling.stats.as_dict())}, "
+          f"echo calls {demo.echo_calls_total}", file=sys.stderr, flush=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    report = asyncio.run(_demo(not args.no_nat))
-    if args.json:
-        for ex in report["exchanges"]:
-            del ex["_messages"]
-        print(json.dumps(report, indent=2, default=str))
-    else:
-        _print(report)
-    return 0
+    return asyncio.run(_serve(args))

@@ -17,7 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "loopback": ("rtcstack.cli.loopback",
                  "the main job: two rtcstack peers call each other on loopback (audio, video, "
                  "data) and print what every layer did"),
-    "demo": ("rtcstack.cli.demo", "run a STUN server on loopback and query it"),
+    "demo": ("rtcstack.cli.demo",
+             "the browser demo: a call page with live stats, signaling, a Python echo peer"),
+    "stun-demo": ("rtcstack.cli.stun_demo", "run a STUN server on loopback and query it"),
     "stun": ("rtcstack.cli.stun", "ask a STUN server for this host's mapped address"),
     "nat-type": ("rtcstack.cli.nat_type", "RFC 5780 NAT mapping and filtering behaviour"),
     "stun-server": ("rtcstack.cli.stun_server", "run a STUN server (UDP and TCP)"),

@@ -1,4 +1,4 @@
-"""``rtcstack demo``, the README's main job, must keep working."""
+"""``rtcstack stun-demo`` (the STUN walk-through) keeps working."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rtcstack.cli.main import main
 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
+    assert main(["stun-demo", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [ex["transport"] for ex in report["exchanges"]] == ["udp", "tcp"]
     for ex in report["exchanges"]:
@@ -26,7 +26,7 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_text(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--no-nat"]) == 0
+    assert main(["stun-demo", "--no-nat"]) == 0
     out = capsys.readouterr().out
     assert "Binding over UDP" in out and "Binding over TCP" in out
     assert "XOR-MAPPED-ADDRESS" in out
