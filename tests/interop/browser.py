@@ -61,7 +61,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -446,8 +446,22 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)  # the browser leads its own session/group (start_new_session)
 
 
-def browser_command(name: str, binary: str, url: str, profile: Path, *, mdns: bool) -> list[str]:
-    """The command line that starts ``name`` headless on ``url`` with the profile ``profile``."""
+def browser_command(
+    name: str,
+    binary: str,
+    url: str,
+    profile: Path,
+    *,
+    mdns: bool,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The command line that starts ``name`` headless on ``url`` with the profile ``profile``.
+
+    ``extra_args`` are appended to Chromium's flags (after :data:`CHROMIUM_FLAGS`); Firefox takes
+    none (:class:`ValueError` when given any).
+    """
+    if isinstance(extra_args, str):
+        raise TypeError("extra_args is a sequence of flags, not one string")
     if name == "chromium":
         flags = list(CHROMIUM_FLAGS)
         if mdns:
@@ -456,8 +470,10 @@ def browser_command(name: str, binary: str, url: str, profile: Path, *, mdns: bo
             flags.remove("--use-fake-ui-for-media-stream")
         else:
             flags.append("--disable-features=WebRtcHideLocalIpsWithMdns")
-        return [binary, *flags, f"--user-data-dir={profile}", url]
+        return [binary, *flags, *extra_args, f"--user-data-dir={profile}", url]
     if name == "firefox":
+        if extra_args:
+            raise ValueError(f"extra_args are Chromium flags; firefox takes none: {extra_args!r}")
         prefs = dict(FIREFOX_PREFS)
         prefs["media.peerconnection.ice.obfuscate_host_addresses"] = mdns
         profile.mkdir(parents=True, exist_ok=True)
@@ -477,7 +493,12 @@ def browser_command(name: str, binary: str, url: str, profile: Path, *, mdns: bo
 
 @contextmanager
 def launch_browser(
-    name: str, page_url: str, *, mdns: bool = False, netns: Netns | None = None
+    name: str,
+    page_url: str,
+    *,
+    mdns: bool = False,
+    netns: Netns | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[Browser]:
     """Start ``name`` ("chromium" or "firefox") headless on ``page_url`` for the ``with`` block.
 
@@ -489,6 +510,9 @@ def launch_browser(
     that hides its addresses behind ``.local`` names multicasts mDNS on every interface it
     finds, which must not include the machine's real ones (use :func:`open_session`, which
     makes the namespace and the server in it).
+
+    ``extra_args``: more Chromium flags, appended after the harness's own (see
+    :func:`browser_command`); Firefox takes none (:class:`ValueError`).
     """
     if mdns and netns is None:
         raise ValueError(
@@ -513,7 +537,9 @@ def launch_browser(
     env.pop("DISPLAY", None)
     log_path = workdir / "browser.log"
     try:
-        command = browser_command(name, binary, page_url, workdir / "profile", mdns=mdns)
+        command = browser_command(
+            name, binary, page_url, workdir / "profile", mdns=mdns, extra_args=extra_args
+        )
         if netns is not None:
             command = [*netns.exec_prefix, *command]
         with open(log_path, "wb") as log:
