@@ -403,3 +403,30 @@ def test_server_reflexive_only_from_the_server_asked() -> None:
     a.handle_datagram(real, STUN, local=base, now=0.02)
     srflx = [c for c in a.local_candidates if c.type is CandidateType.SERVER_REFLEXIVE]
     assert [c.addr for c in srflx] == [("198.51.100.1", 40000)]
+
+
+def test_controlled_agent_follows_the_latest_nomination() -> None:
+    """Browsers nominate again when they switch paths (RFC 8445 §8.1.1 says a controlling agent
+    nominates once; Chromium does not keep to it) and then send on their new choice only: the
+    controlled agent moves to the pair nominated last, even one of lower priority."""
+    net = VirtualNetwork()
+    a, b = pair_up(net, a_addr=[("192.0.2.1", 5000), ("198.51.100.1", 5000)],
+                   b_addr=[("192.0.2.2", 6000), ("198.51.100.2", 6000)])
+    assert net.run(lambda: both_selected(a, b), duration=5)
+    net.run(duration=1)  # every pair checked
+    first = a.agent.selected_pair
+    assert first is not None
+    valid = [p for p in a.agent._pairs if p.state is PairState.SUCCEEDED and p is not first]
+    assert valid
+    other = min(valid, key=lambda p: p.priority)
+    assert other.priority < first.priority
+    a.agent._send_check(other, net.now, nominate=True)  # as Chromium does when it switches
+
+    def b_follows() -> bool:
+        pb = b.agent.selected_pair
+        return pb is not None and (pb.local.addr, pb.remote.addr) == (other.remote.addr,
+                                                                      other.local.addr)
+    assert net.run(b_follows, duration=2)
+    b.agent.send(b"on the new path", now=net.now)
+    net.run(lambda: bool(a.received), duration=1)
+    assert a.received == [b"on the new path"]

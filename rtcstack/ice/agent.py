@@ -21,7 +21,9 @@ What it does, and where the RFC says so:
 - Nomination (§8.1.1): as controlling agent, regular nomination of the best valid pair -- at once
   when no better pair can still succeed, else after ``nomination_delay``; as controlled agent,
   USE-CANDIDATE is honoured on whichever pair it arrives (which also accepts aggressive
-  nomination from older peers).  ICE-lite peers (§2.5) are always checked and nominated by us;
+  nomination from older peers), and the pair nominated *last* carries the data: §8.1.1 has the
+  controlling agent nominate once, but browsers nominate again when they change their mind
+  (Chromium then sends on its new choice only), so the controlled agent follows them.  ICE-lite peers (§2.5) are always checked and nominated by us;
   ``lite=True`` runs this agent as ICE-lite (host candidates only, never checks, controlled).
 - Consent freshness (RFC 7675): a check on the selected pair every 4-6 s (randomised, §5.1);
   :attr:`IceState.DISCONNECTED` after ``disconnected_timeout`` without an answer, FAILED (and
@@ -180,6 +182,7 @@ class CandidatePair:
     nominated: bool = False
     use_candidate: bool = False  # the check in flight carries USE-CANDIDATE
     nominate_on_success: bool = False  # §7.3.1.5: USE-CANDIDATE arrived before our check succeeded
+    nominated_seq: int = 0  # controlled: when the peer last nominated it (a counter, 0: never)
     transaction_id: bytes | None = None
     generation: int = 0
     local_ufrag: str = ""
@@ -312,6 +315,7 @@ class IceAgent:
         self._pair_by_key: dict[tuple[Address, Address], CandidatePair] = {}
         self._triggered: deque[CandidatePair] = deque()
         self._selected: CandidatePair | None = None
+        self._nominations = 0  # controlled: USE-CANDIDATE requests seen (orders nominations)
         self._transmits: deque[Transmit] = deque()
         self._events: deque[IceEvent] = deque()
         self._gathering_started = False
@@ -780,6 +784,9 @@ class IceAgent:
             if pair is None:
                 return
         use_candidate = message.get(UseCandidate) is not None and not self.controlling
+        if use_candidate:
+            self._nominations += 1
+            pair.nominated_seq = self._nominations
         if self._cfg.lite:
             # A lite agent never checks: a valid request is enough (RFC 8445 §2.5).
             if pair.state is not PairState.SUCCEEDED:
@@ -929,13 +936,20 @@ class IceAgent:
     # --- nomination (RFC 8445 §8) -----------------------------------------------------------
 
     def _nominated(self, pair: CandidatePair, now: float) -> None:
+        """``pair`` is nominated: select it, unless a better choice stands -- controlling, a
+        nominated pair of higher priority; controlled, a pair the peer nominated later (a
+        nomination whose check succeeds late must not undo the peer's newer choice)."""
         pair.nominated = True
         if pair.generation != self.generation and self._selected is not None:
             return
         current = self._selected
-        if current is not None and current.generation == pair.generation \
-                and current.nominated and current.priority >= pair.priority:
+        if current is pair:
             return
+        if current is not None and current.generation == pair.generation and current.nominated:
+            if self.controlling and current.priority >= pair.priority:
+                return
+            if not self.controlling and current.nominated_seq > pair.nominated_seq:
+                return
         self._select(pair, now)
 
     def _select(self, pair: CandidatePair, now: float) -> None:
