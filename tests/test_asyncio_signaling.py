@@ -7,11 +7,12 @@ and negotiate the W3C "perfect negotiation" way (WebRTC 1.0 §10.7) through glar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("websockets")
 
@@ -359,3 +360,44 @@ def test_a_member_that_stops_reading_is_dropped_not_waited_for() -> None:
             await fast.close()
             slow.ws.transport.abort()  # it reads nothing: no closing handshake to wait for
     run(main(), 30)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=12)
+requests = st.one_of(
+    json_values.map(json.dumps),  # any JSON at all
+    st.fixed_dictionaries({"type": st.sampled_from(["join", "leave", "signal", "nope"])},
+                          optional={"room": json_values | st.text(max_size=70),
+                                    "name": json_values, "to": json_values,
+                                    "data": json_values}).map(json.dumps),
+    st.text(max_size=200),  # mostly not JSON
+    st.binary(max_size=200),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(requests, min_size=1, max_size=6))
+def test_any_message_is_answered_or_acted_on_and_the_server_keeps_serving(
+        messages: list[str | bytes]) -> None:
+    async def main() -> None:
+        async with SignalingServer(max_message_size=1024) as server:
+            client, other = await client_of(server), await client_of(server)
+            await other.join("fuzz")
+            for message in messages:
+                await client.ws.send(message)
+            # whatever came before, the connection still answers in order
+            await client.send_raw({"type": "nope"})
+            while (reply := await recv(client)).get("reason") != "unknown type" or \
+                    reply.get("request") != "nope":
+                assert reply["type"] in ("error", "joined", "left", "peer-joined",
+                                         "peer-left", "signal"), reply
+            # and the server serves others as before
+            third = await client_of(server)
+            _, peers = await third.join("fuzz-2")
+            assert peers == []
+            for c in (client, other, third):
+                await c.close()
+        assert server.stats.connections == 0 and not server.rooms()
+    run(main(), 20)

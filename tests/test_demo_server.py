@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("websockets")
 
@@ -303,3 +305,41 @@ def test_cli_demo_rejects_a_bad_ice_url() -> None:
                              "127.0.0.1:0", "--ice-server", "http://x"],
                             capture_output=True, text=True, timeout=20)
     assert result.returncode == 2 and "not a stun:, turn: or turns: URL" in result.stderr
+
+
+class _Sink:
+    """Stands in for an open data channel: keeps what is sent."""
+
+    readyState = "open"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, data: str) -> None:
+        self.sent.append(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200),
+                 st.dictionaries(st.sampled_from(["text", "name", "sent", "x"]),
+                                 st.none() | st.integers() | st.text(max_size=30)
+                                 | st.lists(st.integers(), max_size=3)).map(json.dumps)))
+def test_the_echo_peer_answers_any_chat_message_or_ignores_it(data: str | bytes) -> None:
+    """Whatever arrives on the chat channel, the echo peer answers the page's format with
+    ``rtcstack heard: <text>`` and ignores everything else; it never raises."""
+    from rtcstack.demo import EchoPeer
+
+    peer = EchoPeer("ws://127.0.0.1:9/ws", "echo-fuzz")
+    sink = _Sink()
+    peer._channels["chat"] = sink
+    peer._on_chat(data)
+    try:
+        message = json.loads(data)
+        expected = isinstance(message, dict) and "text" in message
+    except ValueError:
+        expected = False
+    assert len(sink.sent) == int(expected)
+    if expected:
+        reply = json.loads(sink.sent[0])
+        assert reply["text"] == f"rtcstack heard: {message['text']}"
+        assert peer.call.chat_messages == 1

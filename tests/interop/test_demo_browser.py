@@ -8,9 +8,10 @@ runs it.
   a screenshot shows the remote video moving and every graph with a plotted line; "camera off"
   turns the echoed picture black; the demo prints its live line; hanging up frees the echo
   peer and the room on the server.
-- Two tabs join one room and call each other (with a TURN server, relay only, when coturn is
-  installed: the ICE-server setting in use): video both ways, chat both ways, each graphs the
+- Two tabs join one room and call each other: video both ways, chat both ways, each graphs the
   other's stats; one hangs up and the server is left with nothing.
+- The ICE-server setting: ``rtcstack demo --ice-server turn:...`` presets the page's fields, and
+  with "Relay only" ticked the echo call goes through coturn.
 """
 
 from __future__ import annotations
@@ -280,3 +281,39 @@ def test_two_tabs_call_each_other_through_the_demo() -> None:
         wait_state(second, "s.connectionState !== 'connected'")
         demo.wait(lambda st: not st["rooms"], "the room gone")
         assert demo.status()["signaling"]["connections"] == 2  # both pages still connected
+
+
+RELAY_PAIR_JS = """(async () => {
+  const report = await app.lastPc.getStats();
+  let transport = null;
+  report.forEach((s) => { if (s.type === 'transport') transport = s; });
+  const pair = report.get(transport.selectedCandidatePairId);
+  return {local: report.get(pair.localCandidateId).candidateType,
+          remote: report.get(pair.remoteCandidateId).candidateType,
+          received: pair.bytesReceived};
+})()"""
+
+
+def test_the_ice_server_setting_relays_the_call_through_turn() -> None:
+    """``rtcstack demo --ice-server turn:...`` presets the page's ICE servers; with "Relay
+    only" ticked the browser's side of the echo call goes through coturn."""
+    from tests.interop.coturn import running_coturn
+
+    with running_coturn() as turn:
+        host, port = turn.address
+        url = f"turn:{host}:{port}?transport=udp"
+        with running_demo("--ice-server", url, "--ice-username", turn.config.user,
+                          "--ice-credential", turn.config.password) as demo, \
+                launch_chromium(demo.url) as browser:
+            tab = browser.first_tab()
+            page_ready(tab)
+            tab.wait_for(f"document.querySelector('#ice-urls').value.includes({url!r})")
+            assert tab.evaluate("document.querySelector('#ice-username').value") \
+                == turn.config.user
+            tab.click("#ice-relay")
+            tab.click("#call-echo")
+            wait_state(tab, f"s.connectionState === 'connected' && s.framesDecoded > {FRAMES}")
+            pair = tab.evaluate(RELAY_PAIR_JS)
+            assert pair["local"] == "relay" and pair["received"] > 0, pair
+            tab.click("#hangup")
+            demo.wait(lambda st: not st["echo_calls"] and not st["rooms"], "the call gone")
