@@ -23,8 +23,9 @@ What it does, and where the RFC says so:
   USE-CANDIDATE is honoured on whichever pair it arrives (which also accepts aggressive
   nomination from older peers), and the pair nominated *last* carries the data: §8.1.1 has the
   controlling agent nominate once, but browsers nominate again when they change their mind
-  (Chromium then sends on its new choice only), so the controlled agent follows them.  ICE-lite peers (§2.5) are always checked and nominated by us;
-  ``lite=True`` runs this agent as ICE-lite (host candidates only, never checks, controlled).
+  (Chromium then sends on its new choice only), so the controlled agent follows them.
+  ICE-lite peers (§2.5) are always checked and nominated by us; ``lite=True`` runs this agent
+  as ICE-lite (host candidates only, never checks, controlled).
 - Consent freshness (RFC 7675): a check on the selected pair every 4-6 s (randomised, §5.1);
   :attr:`IceState.DISCONNECTED` after ``disconnected_timeout`` without an answer, FAILED (and
   sending stops) after 30 s.
