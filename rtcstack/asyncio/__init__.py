@@ -18,6 +18,9 @@ They never poll with sleeps.
 - :mod:`rtcstack.asyncio.peer`: ``RTCPeerConnection``, the W3C API around the sans-IO
   :class:`rtcstack.peer.PeerConnection` (sockets through ``IceTransport``, codecs from
   :mod:`rtcstack.media`).
+- :mod:`rtcstack.asyncio.signaling`: a WebSocket signaling server (rooms, presence, relay), its
+  client, and W3C perfect negotiation over it (extra ``rtcstack[signal]``); the browser demo,
+  :mod:`rtcstack.demo`, is built on it.
 
 Import the submodule you need (``from rtcstack.asyncio.stun import get_mapped_address``); this
 package imports none of them, so that using one does not load the others.
