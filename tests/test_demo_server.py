@@ -343,3 +343,24 @@ def test_the_echo_peer_answers_any_chat_message_or_ignores_it(data: str | bytes)
         reply = json.loads(sink.sent[0])
         assert reply["text"] == f"rtcstack heard: {message['text']}"
         assert peer.call.chat_messages == 1
+
+
+def test_the_echo_call_ends_when_its_signaling_connection_closes() -> None:
+    async def main() -> None:
+        demo = DemoServer("127.0.0.1", 0)
+        await demo.start()
+        ended: list[str] = []
+
+        async def body(client: SignalingClient, pc: Any, channels: dict[str, Any],
+                       echo: Any) -> None:
+            await pc.wait_connected(15)
+            await demo.signaling.close()  # the WebSocket server alone goes away
+            await until(lambda: not demo.echo_calls, 10, "the echo call ended")
+            ended.append(echo.call.state)
+
+        try:
+            await call_echo(demo, body)
+        finally:
+            await demo.close()
+        assert ended == ["ended: signaling closed"]
+    run(main(), 40)

@@ -455,6 +455,7 @@ class PerfectNegotiation:
     polite: bool
     peer_id: str
     on_message: Callable[[dict[str, Any]], None] | None = None
+    on_disconnect: Callable[[], None] | None = None  # the signaling connection closed
     making_offer: bool = False
     ignore_offer: bool = False
     ignored: int = 0
@@ -505,6 +506,8 @@ class PerfectNegotiation:
             try:
                 message = await self.client.recv()
             except ConnectionClosed:
+                if self.on_disconnect is not None:
+                    self.on_disconnect()
                 return
             if message.get("type") == "signal" and message.get("from") == self.peer_id:
                 data = message.get("data")
@@ -551,14 +554,16 @@ class PerfectNegotiation:
 
 
 def pair_with_peer_connection(client: SignalingClient, pc: Any, *, polite: bool, peer_id: str,
-                              on_message: Callable[[dict[str, Any]], None] | None = None
+                              on_message: Callable[[dict[str, Any]], None] | None = None,
+                              on_disconnect: Callable[[], None] | None = None
                               ) -> PerfectNegotiation:
     """Negotiate ``pc`` with peer ``peer_id`` over ``client`` (already joined), the W3C
     perfect-negotiation way; exactly one of the two sides must be ``polite``.
 
     From now on the handle owns ``client.recv()``: messages other than signals from
-    ``peer_id`` go to ``on_message``.  Call it before making changes to ``pc`` so that the
+    ``peer_id`` go to ``on_message``; ``on_disconnect()`` is called if the signaling
+    connection closes.  Call it before making changes to ``pc`` so that the
     first ``negotiationneeded`` is seen.  Must be called with the event loop running."""
-    handle = PerfectNegotiation(client, pc, polite, peer_id, on_message)
+    handle = PerfectNegotiation(client, pc, polite, peer_id, on_message, on_disconnect)
     handle._start()
     return handle

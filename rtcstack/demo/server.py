@@ -184,13 +184,12 @@ class EchoPeer:
             if message.get("type") == "peer-left" and message.get("id") == peer_id:
                 self._end("the caller left")
 
-        negotiation = pair_with_peer_connection(client, pc, polite=True, peer_id=peer_id,
-                                                on_message=on_message)
+        negotiation = pair_with_peer_connection(
+            client, pc, polite=True, peer_id=peer_id, on_message=on_message,
+            on_disconnect=lambda: self._end("signaling closed"))
         pc.on("track", self._on_track)
         pc.on("signalingstatechange", self._on_signaling_state)
         pc.on("connectionstatechange", self._on_connection_state)
-        # the reader ends when the signaling connection does (the server closing)
-        negotiation._tasks[0].add_done_callback(lambda _: self._end("signaling closed"))
         reporter = asyncio.ensure_future(self._report())
         try:
             try:
