@@ -17,7 +17,8 @@ from contextlib import contextmanager
 import pytest
 
 from rtcstack.cli.main import main
-from rtcstack.cli.stun_server import format_address, parse_host_port
+from rtcstack.cli.serving import parse_host_port
+from rtcstack.cli.stun_server import format_address
 from rtcstack.common.types import Address
 from rtcstack.stun import Message, MessageClass, Method, XorMappedAddress
 

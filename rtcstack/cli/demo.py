@@ -18,19 +18,18 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import socket
 import sys
 import time
 from typing import Any, TextIO
 
-from rtcstack.cli.signal import _address_arg
+from rtcstack.cli.serving import address_arg, stop_on_signals
 
 __all__ = ["configure", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--listen", type=_address_arg, default=("127.0.0.1", 8080),
+    parser.add_argument("--listen", type=address_arg, default=("127.0.0.1", 8080),
                         metavar="HOST:PORT",
                         help="address of the page and the signaling server (default "
                              "127.0.0.1:8080; 0.0.0.0:8080 to be reached from other machines; "
@@ -151,24 +150,18 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"rtcstack demo: {exc}", file=sys.stderr)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        print(f"rtcstack demo on {demo.url}  (signaling {demo.signaling.url})", flush=True)
-        print("open it in a browser: call the Python peer, or join a room from two tabs",
-              flush=True)
-        while not stop.is_set():
-            if printer.interval > 0:
-                with_calls = [peer.call.line() for peer in demo.echo_calls]
-                printer.live(with_calls)
-            timeout = printer.interval if printer.interval > 0 else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout)
+        with stop_on_signals() as stop:
+            print(f"rtcstack demo on {demo.url}  (signaling {demo.signaling.url})", flush=True)
+            print("open it in a browser: call the Python peer, or join a room from two tabs",
+                  flush=True)
+            while not stop.is_set():
+                if printer.interval > 0:
+                    printer.live([peer.call.line() for peer in demo.echo_calls])
+                timeout = printer.interval if printer.interval > 0 else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         printer.live([])
         await demo.close()
     print(f"stopped; {json.dumps(demo.signaling.stats.as_dict())}, "

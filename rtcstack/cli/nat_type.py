@@ -42,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 async def _discover(args: argparse.Namespace) -> NatBehavior:
     from rtcstack.asyncio.nat import discover_nat_behavior
     from rtcstack.asyncio.stun import parse_server, resolve
-    from rtcstack.cli.stun_server import parse_host_port
+    from rtcstack.cli.serving import parse_host_port
 
     host, port = parse_server(args.server)
     local = None

@@ -11,27 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from typing import Any
 
-from rtcstack.cli.stun_server import parse_host_port
-from rtcstack.common.types import Address
+from rtcstack.cli.serving import address_arg, stop_on_signals
 
 __all__ = ["configure", "run"]
-
-
-def _address_arg(text: str) -> Address:
-    try:
-        return parse_host_port(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
-        type=_address_arg,
+        type=address_arg,
         default=("127.0.0.1", 8765),
         metavar="HOST:PORT",
         help="address to listen on (default 127.0.0.1:8765; port 0 picks a free port)",
@@ -67,16 +58,11 @@ async def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"rtcstack signal: {exc}", file=sys.stderr)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        print(f"listening on {server.url}", flush=True)
-        await stop.wait()
+        with stop_on_signals() as stop:
+            print(f"listening on {server.url}", flush=True)
+            await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await server.close()
     print(f"stopped; {json.dumps(server.stats.as_dict())}", file=sys.stderr, flush=True)
     return 0

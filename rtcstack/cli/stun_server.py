@@ -12,27 +12,14 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 
+from rtcstack.cli.serving import address_arg, stop_on_signals
 from rtcstack.common.trace import Trace
-from rtcstack.common.types import Address, format_address, parse_address
+from rtcstack.common.types import format_address
 from rtcstack.stun.server import LongTermAuth, ShortTermAuth
 
-__all__ = ["configure", "format_address", "parse_host_port", "run"]
-
-
-def parse_host_port(text: str, default_port: int | None = None) -> Address:
-    """``HOST:PORT``, ``[V6]:PORT``, or (with ``default_port``) a bare host or IPv6 address;
-    port 0 means any free port."""
-    return parse_address(text, default_port, allow_port_zero=True)
-
-
-def _address_arg(text: str) -> Address:
-    try:
-        return parse_host_port(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+__all__ = ["configure", "format_address", "run"]
 
 
 def _user_arg(text: str) -> tuple[str, str]:
@@ -45,14 +32,14 @@ def _user_arg(text: str) -> tuple[str, str]:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
-        type=_address_arg,
+        type=address_arg,
         default=("0.0.0.0", 3478),
         metavar="HOST:PORT",
         help="primary address (default 0.0.0.0:3478; port 0 picks a free port)",
     )
     parser.add_argument(
         "--alternate",
-        type=_address_arg,
+        type=address_arg,
         metavar="HOST2:PORT2",
         help="second IP and port for RFC 5780 discovery (needs a specific --listen IP)",
     )
@@ -145,17 +132,12 @@ async def _serve(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"rtcstack stun-server: {exc}", file=sys.stderr)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        for transport, addr in server.addresses:
-            print(f"listening on {transport} {format_address(addr)}", flush=True)
-        await stop.wait()
+        with stop_on_signals() as stop:
+            for transport, addr in server.addresses:
+                print(f"listening on {transport} {format_address(addr)}", flush=True)
+            await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         server.close()
         await server.wait_closed()
     print(f"stopped; {json.dumps(server.stats.as_dict())}", file=sys.stderr, flush=True)
