@@ -289,9 +289,9 @@ def test_cli_demo_serves_and_stops_cleanly() -> None:
                 {"urls": "turn:127.0.0.1:3478", "username": "u", "credential": "p"}]
             client = await SignalingClient.open(url.replace("http", "ws") + "ws")
             await client.join("cli-room", "me")
-            while "joined room cli-room" not in line:
+            while "joined cli-room" not in line:
                 line = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode()
-            assert "(me) joined room cli-room (1 in it)" in line
+            assert "(me) joined cli-room (1 in room)" in line
             await client.close()
         finally:
             proc.send_signal(signal.SIGTERM)

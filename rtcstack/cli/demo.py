@@ -24,6 +24,7 @@ import time
 from typing import Any, TextIO
 
 from rtcstack.cli.serving import address_arg, stop_on_signals
+from rtcstack.cli.signal import membership_line
 
 __all__ = ["configure", "run"]
 
@@ -89,9 +90,7 @@ class LivePrinter:
     def event(self, event: str, fields: dict[str, Any]) -> None:
         stamp = time.strftime("%H:%M:%S")
         if event in ("join", "leave"):
-            who = fields["id"] + (f" ({fields['name']})" if fields.get("name") else "")
-            verb = "joined" if event == "join" else "left"
-            text = f"{who} {verb} room {fields['room']} ({fields['size']} in it)"
+            text = membership_line(event, fields)
         elif event == "echo-start":
             text = f"echo peer calling in room {fields['room']}"
         elif event == "echo-end":

@@ -35,11 +35,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="longest message accepted (default 65536)")
 
 
-def _print_event(event: str, fields: dict[str, Any]) -> None:
+def membership_line(event: str, fields: dict[str, Any]) -> str:
+    """One line for a server ``join`` or ``leave`` event (also what ``rtcstack demo`` prints)."""
     name = f" ({fields['name']})" if fields.get("name") else ""
     verb = "joined" if event == "join" else "left"
-    print(f"{fields['id']}{name} {verb} {fields['room']} ({fields['size']} in room)",
-          flush=True)
+    return f"{fields['id']}{name} {verb} {fields['room']} ({fields['size']} in room)"
+
+
+def _print_event(event: str, fields: dict[str, Any]) -> None:
+    print(membership_line(event, fields), flush=True)
 
 
 async def _serve(args: argparse.Namespace) -> int:
