@@ -31,7 +31,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1] / "rtcstack"
 # import itself.  A new part must be added here before its first import is accepted.
 
 LAYERS = ("stun", "ice", "dtls", "srtp", "rtp", "sdp", "sctp")
-EVERYTHING = frozenset({"common", "demux", "vectors", *LAYERS, "peer", "media", "asyncio", "cli"})
+EVERYTHING = frozenset({"common", "demux", "vectors", *LAYERS, "peer", "media", "asyncio", "demo",
+                        "cli"})
 
 ALLOWED: dict[str, frozenset[str]] = {
     "root": frozenset({"common"}),
@@ -42,7 +43,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "ice": frozenset({"common", "stun", "sdp"}),      # stun, sdp (candidate grammar) <- ice
     "peer": frozenset({"common", "demux", *LAYERS}),  # layers <- peer: the only place they meet
     "media": frozenset({"common", "rtp"}),
-    "asyncio": EVERYTHING,                            # everything <- asyncio, cli
+    "asyncio": EVERYTHING - {"demo"},                 # everything <- asyncio, cli
+    "demo": frozenset({"common", "asyncio"}),         # the browser demo: an application of asyncio
     "cli": EVERYTHING,
 }
 
