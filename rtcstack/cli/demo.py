@@ -78,6 +78,17 @@ def _certificate_hosts(host: str) -> list[str]:
     return hosts
 
 
+def _other_urls(host: str, port: int, https: bool) -> list[str]:
+    """The page's URLs on this machine's other addresses, when listening on all of them."""
+    if host not in ("0.0.0.0", "::", ""):
+        return []
+    from rtcstack.asyncio.ice import local_addresses
+
+    scheme = "https" if https else "http"
+    return [f"{scheme}://{f'[{a}]' if ':' in a else a}:{port}/"
+            for a in local_addresses(ipv6=host != "0.0.0.0")]
+
+
 class LivePrinter:
     """Event lines, and the live line of every echo call."""
 
@@ -151,7 +162,13 @@ async def _serve(args: argparse.Namespace) -> int:
         return 1
     try:
         with stop_on_signals() as stop:
-            print(f"rtcstack demo on {demo.url}  (signaling {demo.signaling.url})", flush=True)
+            print(f"rtcstack demo on {demo.url}  (signaling on /ws)", flush=True)
+            others = _other_urls(host, demo.port, context is not None)
+            for url in others:
+                print(f"  from other machines: {url}", flush=True)
+            if others and context is None:
+                print("  (off localhost, browsers give the camera to https pages only: add "
+                      "--https)", flush=True)
             print("open it in a browser: call the Python peer, or join a room from two tabs",
                   flush=True)
             while not stop.is_set():
