@@ -430,3 +430,33 @@ def test_controlled_agent_follows_the_latest_nomination() -> None:
     b.agent.send(b"on the new path", now=net.now)
     net.run(lambda: bool(a.received), duration=1)
     assert a.received == [b"on the new path"]
+
+
+def test_controlled_agent_sends_where_the_peer_sends_among_nominated_pairs() -> None:
+    """Firefox nominates every pair that succeeds and sends on the best one: data arriving on
+    another nominated pair of this generation moves the controlled agent there too."""
+    net = VirtualNetwork()
+    a, b = pair_up(net, a_addr=[("192.0.2.1", 5000), ("198.51.100.1", 5000)],
+                   b_addr=[("192.0.2.2", 6000), ("198.51.100.2", 6000)])
+    assert net.run(lambda: both_selected(a, b), duration=5)
+    net.run(duration=1)
+    first = a.agent.selected_pair
+    assert first is not None
+    other = next(p for p in a.agent._pairs if p.state is PairState.SUCCEEDED and p is not first)
+    a.agent._send_check(other, net.now, nominate=True)  # b now uses `other` (nominated last)
+    assert net.run(lambda: b.agent.selected_pair is not None
+                   and b.agent.selected_pair.remote.addr == other.local.addr, duration=2)
+    # a sends on its first choice again (as Firefox does, on its best nominated pair)
+    a.agent._select(first, net.now)
+    a.agent.send(b"here", now=net.now)
+    net.run(lambda: bool(b.received), duration=1)
+    pb = b.agent.selected_pair
+    assert b.received == [b"here"] and pb is not None
+    assert (pb.local.addr, pb.remote.addr) == (first.remote.addr, first.local.addr)
+    # data on a valid pair a never nominated moves nothing
+    third = next(p for p in a.agent._pairs if p.state is PairState.SUCCEEDED
+                 and p not in (first, other))
+    a.agent._select(third, net.now)
+    a.agent.send(b"stray", now=net.now)
+    net.run(lambda: len(b.received) == 2, duration=1)
+    assert b.received == [b"here", b"stray"] and b.agent.selected_pair is pb

@@ -23,7 +23,9 @@ What it does, and where the RFC says so:
   USE-CANDIDATE is honoured on whichever pair it arrives (which also accepts aggressive
   nomination from older peers), and the pair nominated *last* carries the data: §8.1.1 has the
   controlling agent nominate once, but browsers nominate again when they change their mind
-  (Chromium then sends on its new choice only), so the controlled agent follows them.
+  (Chromium then sends on its new choice only), so the controlled agent follows them -- and
+  data arriving on another nominated pair moves it there too (Firefox nominates every pair
+  that succeeds and sends on the best one).
   ICE-lite peers (§2.5) are always checked and nominated by us; ``lite=True`` runs this agent
   as ICE-lite (host candidates only, never checks, controlled).
 - Consent freshness (RFC 7675): a check on the selected pair every 4-6 s (randomised, §5.1);
@@ -659,7 +661,22 @@ class IceAgent:
         if data and data[0] < 4 and is_stun(data):
             self._handle_stun(data, addr, local, now)
             return None
+        selected = self._selected
+        if (selected is not None and not self.controlling
+                and (addr != selected.remote.addr or local != selected.local.addr)):
+            self._follow_peer(addr, local, now)
         return data
+
+    def _follow_peer(self, addr: Address, local: Address | None, now: float) -> None:
+        """Controlled, data arrived on another pair than ours: if the peer nominated that pair
+        (this generation), it chose it -- send there too.  Firefox nominates every pair that
+        succeeds and sends on its best, Chromium nominates again when it switches; RFC 8445
+        leaves the controlled agent's choice among several nominated pairs open."""
+        pair = self._pair_by_key.get((local, addr)) if local is not None else None
+        if (pair is not None and pair.nominated and pair.generation == self.generation
+                and pair.state is PairState.SUCCEEDED):
+            self._trace("ice.follow-peer", pair=pair)
+            self._select(pair, now)
 
     def _handle_stun(
         self, data: bytes, addr: Address, local: Address | None, now: float
