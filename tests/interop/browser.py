@@ -457,8 +457,8 @@ def browser_command(
 ) -> list[str]:
     """The command line that starts ``name`` headless on ``url`` with the profile ``profile``.
 
-    ``extra_args`` are appended to Chromium's flags (after :data:`CHROMIUM_FLAGS`); Firefox takes
-    none (:class:`ValueError` when given any).
+    ``extra_args`` are appended to Chromium's flags (after :data:`CHROMIUM_FLAGS`), or to
+    Firefox's options (after ``--profile``), before the URL.
     """
     if isinstance(extra_args, str):
         raise TypeError("extra_args is a sequence of flags, not one string")
@@ -472,8 +472,6 @@ def browser_command(
             flags.append("--disable-features=WebRtcHideLocalIpsWithMdns")
         return [binary, *flags, *extra_args, f"--user-data-dir={profile}", url]
     if name == "firefox":
-        if extra_args:
-            raise ValueError(f"extra_args are Chromium flags; firefox takes none: {extra_args!r}")
         prefs = dict(FIREFOX_PREFS)
         prefs["media.peerconnection.ice.obfuscate_host_addresses"] = mdns
         profile.mkdir(parents=True, exist_ok=True)
@@ -485,6 +483,7 @@ def browser_command(
             "--new-instance",
             "--profile",
             str(profile),
+            *extra_args,
             url,
         ]
     _check_name(name)
@@ -511,8 +510,8 @@ def launch_browser(
     finds, which must not include the machine's real ones (use :func:`open_session`, which
     makes the namespace and the server in it).
 
-    ``extra_args``: more Chromium flags, appended after the harness's own (see
-    :func:`browser_command`); Firefox takes none (:class:`ValueError`).
+    ``extra_args``: more command-line options, appended after the harness's own (see
+    :func:`browser_command`), e.g. ``--remote-debugging-port=0``.
     """
     if mdns and netns is None:
         raise ValueError(

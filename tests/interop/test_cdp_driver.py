@@ -272,7 +272,7 @@ def test_a_page_that_does_not_load_fails_clearly() -> None:
     assert time.monotonic() - started < 10
 
 
-def test_extra_args_go_to_chromium_only(tmp_path: Path) -> None:
+def test_extra_args_go_before_the_url(tmp_path: Path) -> None:
     profile = tmp_path / "profile"
     command = browser_command("chromium", "/usr/bin/chromium", "http://127.0.0.1:1/", profile,
                               mdns=False, extra_args=["--remote-debugging-port=0"])
@@ -281,9 +281,9 @@ def test_extra_args_go_to_chromium_only(tmp_path: Path) -> None:
     plain = browser_command("chromium", "/usr/bin/chromium", "http://127.0.0.1:1/", profile,
                             mdns=False)
     assert "--remote-debugging-port=0" not in plain
-    with pytest.raises(ValueError, match="firefox takes none"):
-        browser_command("firefox", "/usr/bin/firefox-esr", "http://127.0.0.1:1/", profile,
-                        mdns=False, extra_args=["--x"])
+    firefox = browser_command("firefox", "/usr/bin/firefox-esr", "http://127.0.0.1:1/",
+                              profile, mdns=False, extra_args=["--x"])
+    assert firefox[-2:] == ["--x", "http://127.0.0.1:1/"]
     with pytest.raises(TypeError):
         browser_command("chromium", "/usr/bin/chromium", "http://127.0.0.1:1/", profile,
                         mdns=False, extra_args="--x")
