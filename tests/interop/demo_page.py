@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -82,7 +83,12 @@ class Demo:
     lines: list[str] = field(default_factory=list)
 
     def status(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "status", timeout=5) as reply:
+        context = None
+        if self.url.startswith("https:"):  # ``--https``: its own self-signed certificate
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(self.url + "status", timeout=5, context=context) as reply:
             result: dict[str, Any] = json.loads(reply.read())
             return result
 
