@@ -218,3 +218,48 @@ def check_graphs(tab: PageTab, panel: str) -> None:
 def scroll_into_view(tab: PageTab, selector: str) -> None:
     tab.evaluate(f"document.querySelector({json.dumps(selector)}).scrollIntoView()")
     time.sleep(0.3)
+
+
+def centre_colour(tab: PageTab, selector: str) -> np.ndarray:
+    """The mean RGB of the middle half (both ways) of the element in a screenshot: inside the
+    picture, whatever its letterboxing."""
+    image = tab.crop(tab.screenshot(), selector)
+    height, width = image.shape[:2]
+    centre = image[height // 4: 3 * height // 4, width // 4: 3 * width // 4]
+    mean: np.ndarray = centre.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    return mean
+
+
+def check_colour_changes(tab: PageTab, selector: str, timeout: float = STEP / 2) -> None:
+    """The element shows Firefox's fake camera, live: a colour (not black) that changes.
+
+    Firefox's fake video is one flat colour (measured: the centre's standard deviation is 0,
+    about 0.5 after VP8 through rtcstack) whose chroma steps every frame, so its hue cycles
+    over time; only a thin strip at the top edge carries a pattern.  Chromium's test
+    (check_video_moves: a few % of the pixels change by more than 40 in a second) would pass or
+    fail on that strip alone.  Here the movement is the mean colour: measured, it changes by
+    12 to 60 levels (in the channel that changes most) a second, depending on where in the
+    cycle it is; a frozen picture's stays within a level.  Screenshots are polled until it
+    has changed by more than 8 levels.
+    """
+    first = centre_colour(tab, selector)
+    assert first.max() > 40, f"{selector} shows a black picture ({first.round(1)})"
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(0.25)
+        now = centre_colour(tab, selector)
+        change = float(np.abs(now - first).max())
+        if change > 8:
+            return
+        assert time.monotonic() < deadline, (
+            f"{selector}'s colour did not change in {timeout} s: {first.round(1)} then"
+            f" {now.round(1)}")
+
+
+def check_picture_moves(tab: PageTab, selector: str, camera: str) -> None:
+    """The element shows a live picture of ``camera``'s fake camera ("chromium": a clock and
+    a pie that move; "firefox": a colour that cycles)."""
+    if camera == "firefox":
+        check_colour_changes(tab, selector)
+    else:
+        check_video_moves(tab, selector)
