@@ -19,7 +19,8 @@ output (which launch_browser writes to ``browser.log``) and writes the same port
 ``<profile>/WebDriverBiDiServer.json``; whichever shows up first is used.  One WebSocket
 (``/session``) carries everything: ``session.new``, then ``browsingContext.getTree`` for the
 tab the browser opened, ``log.entryAdded`` events for each tab's :attr:`FirefoxTab.console`.  A
-reader thread matches replies to calls by id.  Every call has a deadline.
+reader thread matches replies to calls by id.  Every call has a deadline.  Only the BiDi part is
+here; what both drivers do alike is :mod:`tests.interop.page_driver`.
 
 Coordinates are CSS pixels of the viewport (``getBoundingClientRect()``), the viewport is set
 to the launch's ``window`` with ``browsingContext.setViewport`` at ``devicePixelRatio`` 1, and
@@ -31,33 +32,33 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import itertools
 import json
 import math
 import re
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import page_driver
 from .browser import Browser, launch_browser
-from .cdp import decode_png
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-    from websockets.sync.client import ClientConnection
-
-    Image = npt.NDArray[np.uint8]
+from .page_driver import (
+    BrowserBase,
+    JsonWebSocket,
+    PageDriverError,
+    PageTabBase,
+    remaining,
+    wait_for_port,
+    where,
+)
 
 __all__ = ["BidiError", "FirefoxBrowser", "FirefoxTab", "launch_firefox"]
 
 JSON = Any  # a decoded JSON value
 
 
-class BidiError(RuntimeError):
+class BidiError(PageDriverError):
     """A BiDi command failed, the page threw, a deadline passed, or the browser went away."""
 
 
@@ -68,114 +69,25 @@ class _ErrorReply(BidiError):
 
 # --- the WebSocket ---------------------------------------------------------------------------
 
-EventHandler = Callable[[str, dict[str, JSON]], None]
 
+class _Connection(JsonWebSocket):
+    """The BiDi session WebSocket: a message of type ``event`` is an event, any other a reply;
+    an error reply is of type ``error``."""
 
-class _Reply:
-    __slots__ = ("done", "message")
+    protocol = "BiDi"
+    error = BidiError
+    error_reply = _ErrorReply
 
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.message: dict[str, JSON] | None = None
+    def __init__(self, url: str, on_event: page_driver.EventHandler, timeout: float) -> None:
+        super().__init__(url, on_event, timeout, thread="bidi-reader")
 
+    def _is_event(self, message: dict[str, JSON]) -> bool:
+        return message.get("type") == "event"
 
-class _Connection:
-    """The BiDi session WebSocket: commands wait for their own reply (by id); events go to a
-    handler on the reader thread."""
-
-    def __init__(self, url: str, on_event: EventHandler, timeout: float) -> None:
-        from websockets.sync.client import connect
-
-        self.url = url
-        self._on_event = on_event
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._waiting: dict[int, _Reply] = {}
-        self._closed: str | None = None  # why the connection ended, once it has
-        try:
-            self._ws: ClientConnection = connect(
-                url,
-                max_size=None,
-                compression=None,
-                proxy=None,  # loopback only, whatever the environment says
-                open_timeout=timeout,
-                close_timeout=2,
-                ping_interval=None,  # our own deadlines say when the browser is gone
-                legacy=True,  # a connection object, closed by close() (not a with block)
-            )
-        except Exception as exc:
-            raise BidiError(f"cannot connect to {url}: {exc!r}") from exc
-        self._reader = threading.Thread(target=self._read, name="bidi-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        reason = "the BiDi connection closed"
-        try:
-            for raw in self._ws:
-                message = json.loads(raw)
-                if not isinstance(message, dict):
-                    continue
-                if message.get("type") == "event":
-                    params = message.get("params")
-                    if isinstance(message.get("method"), str):
-                        self._on_event(message["method"], params if isinstance(params, dict)
-                                       else {})
-                elif isinstance(message.get("id"), int):
-                    with self._lock:
-                        reply = self._waiting.get(message["id"])
-                    if reply is not None:
-                        reply.message = message
-                        reply.done.set()
-        except Exception as exc:  # the connection broke, or a message was not JSON
-            reason = f"the BiDi connection failed: {exc!r}"
-        finally:
-            with self._lock:
-                self._closed = reason
-                waiting = list(self._waiting.values())
-            for reply in waiting:
-                reply.done.set()
-
-    def call(self, method: str, params: dict[str, JSON] | None = None, *,
-             timeout: float = 10) -> dict[str, JSON]:
-        """Send one command and return its ``result``; :class:`BidiError` on an error reply,
-        when the connection ends, or when no reply came within ``timeout`` seconds."""
-        reply = _Reply()
-        with self._lock:
-            if self._closed is not None:
-                raise BidiError(f"{method}: {self._closed}")
-            call_id = next(self._ids)
-            self._waiting[call_id] = reply
-        try:
-            try:
-                self._ws.send(json.dumps({"id": call_id, "method": method,
-                                          "params": params or {}}))
-            except Exception as exc:
-                raise BidiError(f"{method}: cannot send: {exc!r}") from exc
-            if not reply.done.wait(timeout):
-                raise BidiError(f"{method}: no reply within {timeout} s")
-        finally:
-            with self._lock:
-                self._waiting.pop(call_id, None)
-        message = reply.message
-        if message is None:
-            raise BidiError(f"{method}: {self._closed}")
-        if message.get("type") == "error":
-            raise _ErrorReply(f"{method} failed: {message.get('error')}: {message.get('message')}")
-        result = message.get("result")
-        return result if isinstance(result, dict) else {}
-
-    @property
-    def closed(self) -> bool:
-        return self._closed is not None
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._ws.close()
-        self._reader.join(timeout=3)
-
-
-def _remaining(deadline: float) -> float:
-    return max(0.05, deadline - time.monotonic())
+    def _error_text(self, message: dict[str, JSON]) -> str | None:
+        if message.get("type") != "error":
+            return None
+        return f"{message.get('error')}: {message.get('message')}"
 
 
 # --- remote values and log lines ---------------------------------------------------------------
@@ -239,55 +151,43 @@ def _exception_text(details: dict[str, JSON]) -> str:
     text = str(details.get("text") or "exception")
     frames = (details.get("stackTrace") or {}).get("callFrames") or []
     if frames and isinstance(frames[0], dict):
-        text += _where(frames[0].get("url"), frames[0].get("lineNumber"))
+        text += where(frames[0].get("url"), frames[0].get("lineNumber"))
     return text
-
-
-def _where(url: JSON, line: JSON) -> str:
-    if not url:
-        return ""
-    url = _short(str(url), 100)
-    return f" [{url}:{int(line) + 1}]" if isinstance(line, int) else f" [{url}]"
-
-
-def _short(expression: str, limit: int = 80) -> str:
-    flat = " ".join(expression.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _log_line(params: dict[str, JSON]) -> str:
     """A ``log.entryAdded`` entry as one line, in the form CdpTab.console uses."""
     frames = (params.get("stackTrace") or {}).get("callFrames") or [{}]
     first = frames[0] if isinstance(frames[0], dict) else {}
-    where = _where(first.get("url"), first.get("lineNumber"))
+    at = where(first.get("url"), first.get("lineNumber"))
     text = params.get("text")
     args = params.get("args")
     if isinstance(args, list) and args:  # Firefox's text shows an object as "Object(2)"
         values = [_from_remote(arg) for arg in args]
         text = " ".join(v if isinstance(v, str) else json.dumps(v, default=str) for v in values)
     if params.get("type") == "console":
-        return f"console.{params.get('method', params.get('level'))}: {text}{where}"
+        return f"console.{params.get('method', params.get('level'))}: {text}{at}"
     if params.get("type") == "javascript":
-        return f"exception: {text}{where}"
-    return f"log.{params.get('level')} ({params.get('type')}): {text}{where}"
-
-
-#: A property navigate() sets on the document it leaves.
-_STALE = "__bidiDriverLeftThisDocument"
+        return f"exception: {text}{at}"
+    return f"log.{params.get('level')} ({params.get('type')}): {text}{at}"
 
 
 # --- a tab -------------------------------------------------------------------------------------
 
 
-class FirefoxTab:
-    """One top-level browsing context: evaluate JavaScript, click, fill, screenshot.  Made by
-    :func:`launch_firefox` (:meth:`FirefoxBrowser.first_tab`)."""
+class FirefoxTab(PageTabBase):
+    """One top-level browsing context: evaluate JavaScript, click, fill, screenshot (see
+    :class:`~tests.interop.page_driver.PageTabBase`).  Made by :func:`launch_firefox`
+    (:meth:`FirefoxBrowser.first_tab`)."""
+
+    error = BidiError
+    error_reply = _ErrorReply
+    stale_marker = "__bidiDriverLeftThisDocument"
 
     def __init__(self, owner: FirefoxBrowser, context: str, timeout: float) -> None:
+        super().__init__(owner.browser)
         self.owner = owner
         self.context = context
-        #: Console calls, uncaught exceptions and navigations, as they arrive.
-        self.console: list[str] = []
         width, height = owner.window
         owner._call(
             "browsingContext.setViewport",
@@ -299,7 +199,7 @@ class FirefoxTab:
     def __repr__(self) -> str:
         return f"<FirefoxTab {self.context[:8]}>"
 
-    # JavaScript ---------------------------------------------------------------------------------
+    # the protocol's primitives ------------------------------------------------------------------
 
     def _evaluate(self, expression: str, await_promise: bool,
                   timeout: float) -> tuple[dict[str, JSON], str | None]:
@@ -316,64 +216,19 @@ class FirefoxTab:
                 },
                 timeout=timeout,
             )
-        except _ErrorReply as exc:
-            raise _ErrorReply(f"{exc}\n{self._context()}") from None
         except BidiError as exc:
-            raise BidiError(f"{exc}\n{self._context()}") from None
+            raise self._in_context(exc) from None
         if reply.get("type") == "exception":
             details = reply.get("exceptionDetails")
             return {}, _exception_text(details if isinstance(details, dict) else {})
         result = reply.get("result")
         return (result if isinstance(result, dict) else {}), None
 
-    def evaluate(self, expression: str, *, await_promise: bool = True,
-                 timeout: float = 10) -> Any:
-        """The value of ``expression`` (awaited when a promise), as JSON decodes it: numbers,
-        strings, lists, dicts, None for undefined/null (NaN, Infinity, -0 as floats, BigInt as
-        int; see :func:`_from_remote`).  :class:`BidiError` with the JavaScript message when it
-        throws or rejects."""
-        obj, error = self._evaluate(expression, await_promise, timeout)
-        if error is not None:
-            raise BidiError(f"JavaScript threw in {_short(expression)!r}: {error}")
-        return _from_remote(obj)
+    def _decode(self, remote: JSON) -> JSON:
+        return _from_remote(remote)
 
-    def wait_for(self, expression: str, *, timeout: float = 20, interval: float = 0.1) -> Any:
-        """Evaluate ``expression`` every ``interval`` seconds until it is truthy (as JavaScript
-        sees it) and return that value.  An expression that throws counts as not yet (e.g. the
-        element is not there yet).  On timeout, :class:`BidiError` with the last value or error
-        and the page's console log."""
-        deadline = time.monotonic() + timeout
-        last = "nothing (never evaluated)"
-        while True:
-            try:
-                obj, error = self._evaluate(expression, True, _remaining(deadline))
-            except _ErrorReply as exc:  # e.g. a navigation replaced the document
-                obj, error = {}, str(exc).split("\n", 1)[0]
-            if error is None and _js_truthy(obj):
-                return _from_remote(obj)
-            last = f"threw {error}" if error is not None else f"was {_from_remote(obj)!r}"
-            if time.monotonic() + interval > deadline:
-                break
-            time.sleep(interval)
-        raise BidiError(
-            f"{_short(expression)!r} was not truthy within {timeout} s; last it {last}\n"
-            f"{self._context()}"
-        )
-
-    def _context(self, lines: int = 30) -> str:
-        log = self.console[-lines:]
-        text = "console:\n  " + "\n  ".join(log) if log else "console: (empty)"
-        browser = self.owner.browser
-        if not browser.alive():
-            text += f"\nfirefox exited ({browser.process.returncode})"
-        return text
-
-    # loading ------------------------------------------------------------------------------------
-
-    def wait_loaded(self, *, timeout: float = 20) -> None:
-        """Wait until the document finished loading (``readyState`` "complete" and not the initial
-        ``about:blank``); :class:`BidiError` when Firefox shows its error page instead."""
-        self._wait_loaded("true", timeout)
+    def _truthy(self, remote: JSON) -> bool:
+        return _js_truthy(remote)
 
     def _wait_loaded(self, condition: str, timeout: float) -> None:
         # Firefox keeps the URL it could not load in location.href and shows its error page as
@@ -393,97 +248,12 @@ class FirefoxTab:
             text = query.get("d", [""])[0]
             raise BidiError(f"the page did not load: {code}: {text}")
 
-    def navigate(self, url: str, *, timeout: float = 20) -> None:
-        """Load ``url`` in this tab (as typing it in the address bar would) and wait until it
-        finished loading; :class:`BidiError` when it cannot be loaded."""
-        deadline = time.monotonic() + timeout
-        # Mark the current document, so the wait below cannot mistake it for the new one.
-        with contextlib.suppress(BidiError):
-            self.evaluate(f"window.{_STALE} = true", timeout=_remaining(deadline))
-        with contextlib.suppress(_ErrorReply):  # an error page: reported by the wait below
+    def _start_navigation(self, url: str, timeout: float) -> bool:
+        with contextlib.suppress(_ErrorReply):  # an error page: reported by the wait after
             self.owner._call("browsingContext.navigate",
                              {"context": self.context, "url": url, "wait": "none"},
-                             timeout=_remaining(deadline))
-        if url != "about:blank":
-            self._wait_loaded(f"!window.{_STALE}", _remaining(deadline))
-
-    # acting like a user -------------------------------------------------------------------------
-
-    def _element_call(self, selector: str, body: str, what: str) -> JSON:
-        """Run ``body`` (JS statements using ``el``) on the element, after checking it exists and
-        is rendered; the body returns an error text or null."""
-        script = (
-            "(() => {"
-            f" const el = document.querySelector({json.dumps(selector)});"
-            " if (el === null) return 'no element matches';"
-            " if (el.getClientRects().length === 0)"
-            "   return 'the element is not rendered (display:none or not in the document)';"
-            f" {body}"
-            "})()"
-        )
-        try:
-            error = self.evaluate(script)
-        except BidiError as exc:  # e.g. SyntaxError: not a valid selector
-            raise BidiError(f"cannot {what} {selector!r}: {exc}") from None
-        if error is not None:
-            raise BidiError(f"cannot {what} {selector!r}: {error}\n{self._context(10)}")
-        return error
-
-    def click(self, selector: str) -> None:
-        """Click the first element matching ``selector``: scrolled into view if it is not, then
-        ``element.click()`` (with user activation).  :class:`BidiError` when nothing matches, it
-        is not rendered (``display: none``, detached), or it is disabled."""
-        self._element_call(
-            selector,
-            "if (el.matches(':disabled')) return 'the element is disabled';"
-            " el.scrollIntoView({block: 'nearest', inline: 'nearest'});"
-            " el.click(); return null;",
-            "click",
-        )
-
-    def fill(self, selector: str, text: str) -> None:
-        """Set the value of an ``input``/``textarea``/``select`` (or the text of a contenteditable
-        element) and dispatch ``input`` and ``change`` events, as typing would."""
-        self._element_call(
-            selector,
-            "if (el.matches(':disabled')) return 'the element is disabled';"
-            " if (el.readOnly) return 'the element is read-only';"
-            " el.focus();"
-            f" const text = {json.dumps(text)};"
-            " if ('value' in el && !el.isContentEditable) {"
-            "   const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(el), 'value');"
-            "   if (setter && setter.set) setter.set.call(el, text); else el.value = text;"
-            " } else if (el.isContentEditable) { el.textContent = text; }"
-            " else { return 'the element takes no text (not an input, textarea, select or"
-            " contenteditable)'; }"
-            " el.dispatchEvent(new Event('input', {bubbles: true}));"
-            " el.dispatchEvent(new Event('change', {bubbles: true}));"
-            " return null;",
-            "fill",
-        )
-
-    def rect(self, selector: str) -> tuple[float, float, float, float]:
-        """``(x, y, width, height)`` of the element in CSS pixels of the viewport -- where it is in
-        :meth:`screenshot` (divided by ``devicePixelRatio``).  :class:`BidiError` when nothing
-        matches."""
-        x, y, w, h, _ = self._rect_and_ratio(selector)
-        return x, y, w, h
-
-    def _rect_and_ratio(self, selector: str) -> tuple[float, float, float, float, float]:
-        value = self.evaluate(
-            "(() => {"
-            f" const el = document.querySelector({json.dumps(selector)});"
-            " if (el === null) return null;"
-            " const r = el.getBoundingClientRect();"
-            " return [r.x, r.y, r.width, r.height, window.devicePixelRatio];"
-            "})()"
-        )
-        if value is None:
-            raise BidiError(f"no element matches {selector!r}")
-        x, y, w, h, ratio = (float(v) for v in value)
-        return x, y, w, h, ratio
-
-    # screenshots --------------------------------------------------------------------------------
+                             timeout=timeout)
+        return True
 
     def screenshot_png(self, *, timeout: float = 10) -> bytes:
         """A PNG of the viewport, as Firefox renders it now."""
@@ -497,44 +267,20 @@ class FirefoxTab:
             raise BidiError(f"browsingContext.captureScreenshot returned no image: {sorted(reply)}")
         return base64.b64decode(data)
 
-    def screenshot(self, *, timeout: float = 10) -> Image:
-        """The viewport as an ``(height, width, 3)`` uint8 RGB array (device pixels)."""
-        return decode_png(self.screenshot_png(timeout=timeout))
-
-    def crop(self, image: Image, selector: str) -> Image:
-        """The element's pixels in ``image`` (a :meth:`screenshot` of this tab taken while the
-        element was where it is now), scaled by ``devicePixelRatio``; clipped to the image.
-        :class:`BidiError` when the element is outside the image."""
-        x, y, w, h, ratio = self._rect_and_ratio(selector)
-        height, width = image.shape[:2]
-        x0 = min(max(round(x * ratio), 0), width)
-        y0 = min(max(round(y * ratio), 0), height)
-        x1 = min(max(round((x + w) * ratio), 0), width)
-        y1 = min(max(round((y + h) * ratio), 0), height)
-        if x1 <= x0 or y1 <= y0:
-            raise BidiError(
-                f"{selector!r} at {(x, y, w, h)} CSS px (ratio {ratio}) is not inside the"
-                f" {width}x{height} screenshot"
-            )
-        return image[y0:y1, x0:x1]
-
 
 # --- the browser -------------------------------------------------------------------------------
 
 
-class FirefoxBrowser:
+class FirefoxBrowser(BrowserBase[FirefoxTab]):
     """Headless Firefox with a WebDriver BiDi session: the tab it opened (:meth:`first_tab`)."""
+
+    error = BidiError
 
     def __init__(self, browser: Browser, port: int, window: tuple[int, int],
                  timeout: float) -> None:
-        self.browser = browser
-        self.port = port
-        self.window = window
-        self.timeout = timeout
-        self.tabs: list[FirefoxTab] = []
+        super().__init__(browser, port, window, timeout)
         #: Log entries of browsing contexts that are not one of :attr:`tabs` (e.g. iframes).
         self.other_console: list[str] = []
-        self._lock = threading.Lock()
         self._conn = _Connection(f"ws://127.0.0.1:{port}/session", self._on_event, timeout)
         try:
             session = self._call("session.new", {"capabilities": {}}, timeout=timeout)
@@ -544,10 +290,6 @@ class FirefoxBrowser:
         except BaseException:
             self._conn.close()
             raise
-
-    @property
-    def pid(self) -> int:
-        return self.browser.pid
 
     def _call(self, method: str, params: dict[str, JSON], *, timeout: float) -> dict[str, JSON]:
         return self._conn.call(method, params, timeout=timeout)
@@ -569,41 +311,27 @@ class FirefoxBrowser:
     def _attach_first(self, deadline: float) -> FirefoxTab:
         """The first top-level browsing context (the tab the browser opened on the URL)."""
         tree = self._call("browsingContext.getTree", {"maxDepth": 0},
-                          timeout=_remaining(deadline))
+                          timeout=remaining(deadline))
         contexts = [c for c in tree.get("contexts") or []
                     if isinstance(c, dict) and isinstance(c.get("context"), str)]
         if not contexts:
             raise BidiError(f"browsingContext.getTree shows no tab: {tree!r}")
-        tab = FirefoxTab(self, contexts[0]["context"], _remaining(deadline))
+        tab = FirefoxTab(self, contexts[0]["context"], remaining(deadline))
         with self._lock:
             self.tabs.append(tab)
         # Subscribed once the tab is known: Firefox then replays the log entries it buffered
         # (those of the page's load, before the session existed) and they go to the tab.
         self._call("session.subscribe", {"events": ["log.entryAdded", "browsingContext.load"]},
-                   timeout=_remaining(deadline))
+                   timeout=remaining(deadline))
         return tab
 
-    def first_tab(self) -> FirefoxTab:
-        """The tab that opened with the browser."""
-        with self._lock:
-            if not self.tabs:
-                raise BidiError("no tab is open")
-            return self.tabs[0]
+    def _heading(self) -> str:
+        return self.version  # "firefox 115.9.1esr": the name is in it
 
-    def diagnostics(self) -> str:
-        """The tail of Firefox's output and each tab's console log, for failure messages."""
-        state = "running" if self.browser.alive() else f"exited ({self.browser.process.returncode})"
-        parts = [f"{self.version} (pid {self.pid}, {state}) output, tail:\n"
-                 f"{self.browser.log_tail()}"]
+    def _more_diagnostics(self) -> list[str]:
         with self._lock:
-            tabs = list(self.tabs)
             other = self.other_console[-10:]
-        for tab in tabs:
-            log = tab.console[-30:]
-            parts.append(f"{tab!r} console:\n  " + ("\n  ".join(log) if log else "(empty)"))
-        if other:
-            parts.append("other contexts' console:\n  " + "\n  ".join(other))
-        return "\n".join(parts)
+        return ["other contexts' console:\n  " + "\n  ".join(other)] if other else []
 
     def close(self) -> None:
         """Close the WebSocket (the browser itself is stopped by :func:`launch_firefox`)."""
@@ -617,7 +345,8 @@ def _read_port(browser: Browser, deadline: float, timeout: float) -> int:
     """The BiDi port Firefox chose: from its ``WebDriver BiDi listening on ws://...`` line, or
     from ``WebDriverBiDiServer.json`` in its profile."""
     server_file = browser.workdir / "profile" / "WebDriverBiDiServer.json"
-    while True:
+
+    def listening() -> int | None:
         with contextlib.suppress(OSError):
             found = _LISTENING.search(browser.log_path.read_text(encoding="utf-8",
                                                                  errors="replace"))
@@ -627,13 +356,11 @@ def _read_port(browser: Browser, deadline: float, timeout: float) -> int:
             port = json.loads(server_file.read_text(encoding="utf-8")).get("ws_port")
             if isinstance(port, int) and port > 0:
                 return port
-        if not browser.alive():
-            raise BidiError(f"firefox exited ({browser.process.returncode}) before it opened"
-                            f" its WebDriver BiDi port\n{browser.log_tail()}")
-        if time.monotonic() > deadline:
-            raise BidiError(f"firefox opened no WebDriver BiDi port within {timeout} s\n"
-                            f"{browser.log_tail()}")
-        time.sleep(0.02)
+        return None
+
+    return wait_for_port(browser, listening, port="WebDriver BiDi port",
+                         missing=f"opened no WebDriver BiDi port within {timeout} s",
+                         deadline=deadline, error=BidiError)
 
 
 @contextmanager
@@ -656,14 +383,10 @@ def launch_firefox(
     args = ["--remote-debugging-port=0", *extra_args]
     with launch_browser("firefox", url, extra_args=args) as browser:
         port = _read_port(browser, deadline, timeout)
-        firefox = FirefoxBrowser(browser, port, window, _remaining(deadline))
+        firefox = FirefoxBrowser(browser, port, window, remaining(deadline))
         try:
             tab = firefox._attach_first(deadline)
-            if url != "about:blank":
-                try:
-                    tab.wait_loaded(timeout=_remaining(deadline))
-                except BidiError as exc:
-                    raise BidiError(f"{url}: {exc}\n{firefox.diagnostics()}") from None
+            firefox._wait_first_load(tab, url, deadline)
             yield firefox
         finally:
             firefox.close()
