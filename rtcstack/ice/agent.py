@@ -21,13 +21,8 @@ What it does, and where the RFC says so:
 - Nomination (§8.1.1): as controlling agent, regular nomination of the best valid pair -- at once
   when no better pair can still succeed, else after ``nomination_delay``; as controlled agent,
   USE-CANDIDATE is honoured on whichever pair it arrives (which also accepts aggressive
-  nomination from older peers), and the pair nominated *last* carries the data: §8.1.1 has the
-  controlling agent nominate once, but browsers nominate again when they change their mind
-  (Chromium then sends on its new choice only), so the controlled agent follows them -- and
-  data arriving on another nominated pair moves it there too (Firefox nominates every pair
-  that succeeds and sends on the best one).
-  ICE-lite peers (§2.5) are always checked and nominated by us; ``lite=True`` runs this agent
-  as ICE-lite (host candidates only, never checks, controlled).
+  nomination from older peers).  ICE-lite peers (§2.5) are always checked and nominated by us;
+  ``lite=True`` runs this agent as ICE-lite (host candidates only, never checks, controlled).
 - Consent freshness (RFC 7675): a check on the selected pair every 4-6 s (randomised, §5.1);
   :attr:`IceState.DISCONNECTED` after ``disconnected_timeout`` without an answer, FAILED (and
   sending stops) after 30 s.
@@ -185,7 +180,6 @@ class CandidatePair:
     nominated: bool = False
     use_candidate: bool = False  # the check in flight carries USE-CANDIDATE
     nominate_on_success: bool = False  # §7.3.1.5: USE-CANDIDATE arrived before our check succeeded
-    nominated_seq: int = 0  # controlled: when the peer last nominated it (a counter, 0: never)
     transaction_id: bytes | None = None
     generation: int = 0
     local_ufrag: str = ""
@@ -318,7 +312,6 @@ class IceAgent:
         self._pair_by_key: dict[tuple[Address, Address], CandidatePair] = {}
         self._triggered: deque[CandidatePair] = deque()
         self._selected: CandidatePair | None = None
-        self._nominations = 0  # controlled: USE-CANDIDATE requests seen (orders nominations)
         self._transmits: deque[Transmit] = deque()
         self._events: deque[IceEvent] = deque()
         self._gathering_started = False
@@ -661,22 +654,7 @@ class IceAgent:
         if data and data[0] < 4 and is_stun(data):
             self._handle_stun(data, addr, local, now)
             return None
-        selected = self._selected
-        if (selected is not None and not self.controlling
-                and (addr != selected.remote.addr or local != selected.local.addr)):
-            self._follow_peer(addr, local, now)
         return data
-
-    def _follow_peer(self, addr: Address, local: Address | None, now: float) -> None:
-        """Controlled, data arrived on another pair than ours: if the peer nominated that pair
-        (this generation), it chose it -- send there too.  Firefox nominates every pair that
-        succeeds and sends on its best, Chromium nominates again when it switches; RFC 8445
-        leaves the controlled agent's choice among several nominated pairs open."""
-        pair = self._pair_by_key.get((local, addr)) if local is not None else None
-        if (pair is not None and pair.nominated and pair.generation == self.generation
-                and pair.state is PairState.SUCCEEDED):
-            self._trace("ice.follow-peer", pair=pair)
-            self._select(pair, now)
 
     def _handle_stun(
         self, data: bytes, addr: Address, local: Address | None, now: float
@@ -802,9 +780,6 @@ class IceAgent:
             if pair is None:
                 return
         use_candidate = message.get(UseCandidate) is not None and not self.controlling
-        if use_candidate:
-            self._nominations += 1
-            pair.nominated_seq = self._nominations
         if self._cfg.lite:
             # A lite agent never checks: a valid request is enough (RFC 8445 §2.5).
             if pair.state is not PairState.SUCCEEDED:
@@ -954,20 +929,13 @@ class IceAgent:
     # --- nomination (RFC 8445 §8) -----------------------------------------------------------
 
     def _nominated(self, pair: CandidatePair, now: float) -> None:
-        """``pair`` is nominated: select it, unless a better choice stands -- controlling, a
-        nominated pair of higher priority; controlled, a pair the peer nominated later (a
-        nomination whose check succeeds late must not undo the peer's newer choice)."""
         pair.nominated = True
         if pair.generation != self.generation and self._selected is not None:
             return
         current = self._selected
-        if current is pair:
+        if current is not None and current.generation == pair.generation \
+                and current.nominated and current.priority >= pair.priority:
             return
-        if current is not None and current.generation == pair.generation and current.nominated:
-            if self.controlling and current.priority >= pair.priority:
-                return
-            if not self.controlling and current.nominated_seq > pair.nominated_seq:
-                return
         self._select(pair, now)
 
     def _select(self, pair: CandidatePair, now: float) -> None:
