@@ -23,8 +23,9 @@ and pie: :func:`~tests.interop.demo_page.check_picture_moves` checks each its ow
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -38,9 +39,9 @@ from tests.interop.cdp import launch_chromium
 from tests.interop.demo_page import (
     FRAMES,
     STEP,
+    PageTab,
     check_graphs,
     check_picture_moves,
-    check_video_moves,
     graph_pixels,
     page_ready,
     running_demo,
@@ -128,79 +129,57 @@ def test_a_browser_calls_the_python_echo_peer(name: str) -> None:
     # the demo stopped cleanly (running_demo checks exit status 0)
 
 
-def test_two_chromium_tabs_call_each_other_through_the_demo() -> None:
-    with running_demo() as demo, launch_chromium(demo.url) as browser:
-        first = browser.first_tab()
-        second = browser.new_tab(demo.url)
+@contextlib.contextmanager
+def two_pages(first: str, second: str, url: str) -> Iterator[tuple[PageTab, PageTab]]:
+    """Two pages of the demo: two tabs (own windows) of one browser when both are the same
+    browser, else one page in each."""
+    with contextlib.ExitStack() as stack:
+        browser = stack.enter_context(LAUNCH[first](url))
+        if first == second:
+            yield browser.first_tab(), browser.new_tab(url)
+        else:
+            yield browser.first_tab(), stack.enter_context(LAUNCH[second](url)).first_tab()
+
+
+@pytest.mark.parametrize(("first_name", "second_name"),
+                         [("chromium", "chromium"), ("firefox", "chromium")],
+                         ids=["two-chromium-tabs", "firefox-and-chromium"])
+def test_two_pages_call_each_other_in_a_room(first_name: str, second_name: str) -> None:
+    room = f"{first_name}-and-{second_name}"
+    with running_demo() as demo, two_pages(first_name, second_name, demo.url) as pages:
+        first, second = pages
         for tab, name in ((first, "first"), (second, "second")):
             page_ready(tab)
+            assert wait_state(tab, "s.media") == "camera", state(tab)
             tab.fill("#name", name)
-        first.fill("#room", "two-tabs")
+        first.fill("#room", room)
         first.click("#join")
-        wait_state(first, "s.room === 'two-tabs'")
-        second.fill("#room", "two-tabs")
+        wait_state(first, f"s.room === {room!r}")
+        second.fill("#room", room)
         second.click("#join")
         for tab, other in ((first, "second"), (second, "first")):
             s = wait_state(tab, "s.connectionState === 'connected' && s")
             assert s["peerName"] == other
+        # the one already in the room is impolite, the newcomer polite (WebRTC 1.0 §10.7)
         assert state(first)["polite"] is False and state(second)["polite"] is True
         for tab in (first, second):
             wait_state(tab, f"s.framesDecoded > {FRAMES}")
-        assert demo.status()["rooms"]["two-tabs"] and not demo.status()["echo_calls"]
-
-        send_chat(first, "from the first tab")
-        send_chat(second, "from the second tab")
-        wait_chat(second, "peer", "from the first tab")
-        wait_chat(first, "peer", "from the second tab")
-        for tab in (first, second):
-            wait_state(tab, "s.remoteStatsSamples >= 3")
-            scroll_into_view(tab, "#remote-video")
-            check_video_moves(tab, "#remote-video")
-
-        first.click("#hangup")
-        wait_state(second, "s.connectionState !== 'connected'")
-        demo.wait(lambda st: not st["rooms"], "the room gone")
-        assert demo.status()["signaling"]["connections"] == 2  # both pages still connected
-
-
-def test_firefox_and_chromium_call_each_other_through_the_demo() -> None:
-    with running_demo() as demo, launch_firefox(demo.url) as firefox, \
-            launch_chromium(demo.url) as chromium:
-        fox = firefox.first_tab()
-        chrome = chromium.first_tab()
-        for tab, name in ((fox, "firefox"), (chrome, "chromium")):
-            page_ready(tab)
-            assert wait_state(tab, "s.media") == "camera", state(tab)
-            tab.fill("#name", name)
-        fox.fill("#room", "fox-and-chrome")
-        fox.click("#join")
-        wait_state(fox, "s.room === 'fox-and-chrome'")
-        chrome.fill("#room", "fox-and-chrome")
-        chrome.click("#join")
-        for tab, other in ((fox, "chromium"), (chrome, "firefox")):
-            s = wait_state(tab, "s.connectionState === 'connected' && s")
-            assert s["peerName"] == other
-        assert state(fox)["polite"] is False and state(chrome)["polite"] is True
-        for tab in (fox, chrome):
-            wait_state(tab, f"s.framesDecoded > {FRAMES}")
         status = demo.status()
-        assert len(status["rooms"]["fox-and-chrome"]) == 2 and not status["echo_calls"]
+        assert len(status["rooms"][room]) == 2 and not status["echo_calls"]
 
-        send_chat(fox, "from firefox")
-        send_chat(chrome, "from chromium")
-        wait_chat(chrome, "peer", "from firefox")
-        wait_chat(fox, "peer", "from chromium")
-        for tab in (fox, chrome):
+        send_chat(first, "from the first page")
+        send_chat(second, "from the second page")
+        wait_chat(second, "peer", "from the first page")
+        wait_chat(first, "peer", "from the second page")
+        for tab, camera in ((first, second_name), (second, first_name)):
             wait_state(tab, "s.remoteStatsSamples >= 3")
             scroll_into_view(tab, "#remote-video")
-        check_picture_moves(fox, "#remote-video", "chromium")  # what Chromium's camera shows
-        check_picture_moves(chrome, "#remote-video", "firefox")
-        for tab in (fox, chrome):
+            check_picture_moves(tab, "#remote-video", camera)  # the other browser's camera
             assert state(tab)["lastError"] is None, state(tab)
 
-        chrome.click("#hangup")
-        wait_state(chrome, "!s.room")
-        wait_state(fox, "s.connectionState !== 'connected'")
+        second.click("#hangup")
+        wait_state(second, "!s.room")
+        wait_state(first, "s.connectionState !== 'connected'")
         demo.wait(lambda st: not st["rooms"], "the room gone")
         assert demo.status()["signaling"]["connections"] == 2  # both pages still connected
 
