@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from rtcstack.asyncio.negotiation import PerfectNegotiator
 from rtcstack.asyncio.peer import (
     RTCDataChannel,
     RTCPeerConnection,
@@ -230,58 +231,37 @@ async def pytest_raises(error: type[BaseException], awaitable: Any) -> None:
 
 @dataclass
 class PerfectPeer:
-    """The W3C example, line for line: ``makingOffer``, ``ignoreOffer``, ``polite``."""
+    """The W3C example (:class:`rtcstack.asyncio.negotiation.PerfectNegotiator`) sending into
+    an in-memory queue; ``signaling`` below carries it to the other peer."""
 
     name: str
     pc: RTCPeerConnection
     polite: bool
     outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    making_offer: bool = False
-    ignore_offer: bool = False
-    ignored: int = 0
-    rolled_back: int = 0
-    errors: list[BaseException] = field(default_factory=list)
     channels: list[RTCDataChannel] = field(default_factory=list)
     tracks: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.pc.on("negotiationneeded", self.on_negotiationneeded)
-        self.pc.on("icecandidate", lambda c: self.outbox.put_nowait({"candidate": c}))
+        self.negotiator = PerfectNegotiator(self.pc, polite=self.polite,
+                                            send=self.outbox.put_nowait)
         self.pc.on("datachannel", self.channels.append)
         self.pc.on("track", lambda e: self.tracks.append(e.track))
 
-    async def on_negotiationneeded(self) -> None:
-        try:
-            self.making_offer = True
-            await self.pc.setLocalDescription()
-            self.outbox.put_nowait({"description": self.pc.localDescription})
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self.making_offer = False
+    @property
+    def making_offer(self) -> bool:
+        return self.negotiator.making_offer
 
-    async def on_message(self, message: dict[str, Any]) -> None:
-        pc = self.pc
-        description = message.get("description")
-        if description is not None:
-            offer_collision = description.type == "offer" and (
-                self.making_offer or pc.signalingState != "stable")
-            self.ignore_offer = not self.polite and offer_collision
-            if self.ignore_offer:
-                self.ignored += 1
-                return
-            if offer_collision:
-                self.rolled_back += 1
-            await pc.setRemoteDescription(description)  # rolls back as needed
-            if description.type == "offer":
-                await pc.setLocalDescription()
-                self.outbox.put_nowait({"description": pc.localDescription})
-        elif "candidate" in message:
-            try:
-                await pc.addIceCandidate(message["candidate"])
-            except Exception:
-                if not self.ignore_offer:
-                    raise
+    @property
+    def ignored(self) -> int:
+        return self.negotiator.ignored
+
+    @property
+    def rolled_back(self) -> int:
+        return self.negotiator.rolled_back
+
+    @property
+    def errors(self) -> list[BaseException]:
+        return self.negotiator.errors
 
 
 async def signaling(sender: PerfectPeer, receiver: PerfectPeer, rng: random.Random,
@@ -291,10 +271,7 @@ async def signaling(sender: PerfectPeer, receiver: PerfectPeer, rng: random.Rand
         message = await sender.outbox.get()
         if max_delay:
             await asyncio.sleep(rng.uniform(0, max_delay))
-        try:
-            await receiver.on_message(message)
-        except Exception as exc:
-            receiver.errors.append(exc)
+        await receiver.negotiator.handle(message)
 
 
 @pytest.mark.parametrize(("polite_first", "latency", "seed"), [

@@ -55,7 +55,8 @@ Perfect negotiation
 
 :func:`pair_with_peer_connection` runs the W3C "Perfect negotiation example" (WebRTC 1.0 §10.7)
 for an rtcstack :class:`~rtcstack.asyncio.peer.RTCPeerConnection` over a joined
-:class:`SignalingClient`: the ``data`` relayed is ``{"description": {"type","sdp"}}`` or
+:class:`SignalingClient` (:class:`~rtcstack.asyncio.negotiation.PerfectNegotiator`, with its
+messages relayed as ``signal`` data): the ``data`` is ``{"description": {"type","sdp"}}`` or
 ``{"candidate": {...} | null}``.
 """
 
@@ -67,7 +68,7 @@ import re
 import secrets
 import ssl as _ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -78,6 +79,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
+
+from rtcstack.asyncio.negotiation import PerfectNegotiator
 
 __all__ = [
     "PerfectNegotiation",
@@ -445,28 +448,21 @@ class SignalingClient:
 # --- perfect negotiation over the client -------------------------------------------------
 
 
-@dataclass(eq=False)
-class PerfectNegotiation:
-    """The handle :func:`pair_with_peer_connection` returns: ``close()`` (or ``cancel()``)
-    stops it; counters and ``errors`` say what happened."""
+class PerfectNegotiation(PerfectNegotiator):
+    """The handle :func:`pair_with_peer_connection` returns: a
+    :class:`~rtcstack.asyncio.negotiation.PerfectNegotiator` whose messages travel as
+    ``signal`` messages to and from ``peer_id``.  ``close()`` (or ``cancel()``) stops it;
+    the counters and ``errors`` say what happened."""
 
-    client: SignalingClient
-    pc: Any  # rtcstack.asyncio.peer.RTCPeerConnection (not imported: no media import here)
-    polite: bool
-    peer_id: str
-    on_message: Callable[[dict[str, Any]], None] | None = None
-    on_disconnect: Callable[[], None] | None = None  # the signaling connection closed
-    making_offer: bool = False
-    ignore_offer: bool = False
-    ignored: int = 0
-    rolled_back: int = 0
-    errors: list[BaseException] = field(default_factory=list)
-    _outbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def _start(self) -> None:
-        self.pc.on("negotiationneeded", self._on_negotiationneeded)
-        self.pc.on("icecandidate", self._on_icecandidate)
+    def __init__(self, client: SignalingClient, pc: Any, *, polite: bool, peer_id: str,
+                 on_message: Callable[[dict[str, Any]], None] | None = None,
+                 on_disconnect: Callable[[], None] | None = None) -> None:
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        super().__init__(pc, polite=polite, send=self._outbox.put_nowait)
+        self.client = client
+        self.peer_id = peer_id
+        self.on_message = on_message
+        self.on_disconnect = on_disconnect  # the signaling connection closed
         self._tasks = [asyncio.ensure_future(self._reader()),
                        asyncio.ensure_future(self._writer())]
 
@@ -474,22 +470,6 @@ class PerfectNegotiation:
     def idle(self) -> bool:
         """Nothing being offered and nothing waiting to be sent."""
         return not self.making_offer and self._outbox.empty()
-
-    async def _on_negotiationneeded(self) -> None:
-        try:
-            self.making_offer = True
-            await self.pc.setLocalDescription()
-            # no await between here and setLocalDescription: the description is queued before
-            # the candidates it gathered (they surface in later tasks)
-            self._outbox.put_nowait({"description": self.pc.localDescription.to_json()})
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self.making_offer = False
-
-    def _on_icecandidate(self, candidate: Any) -> None:
-        self._outbox.put_nowait({"candidate": None if candidate is None
-                                 else candidate.to_json()})
 
     async def _writer(self) -> None:
         while True:
@@ -512,39 +492,12 @@ class PerfectNegotiation:
             if message.get("type") == "signal" and message.get("from") == self.peer_id:
                 data = message.get("data")
                 if isinstance(data, dict):
-                    try:
-                        await self._on_signal(data)
-                    except Exception as exc:
-                        self.errors.append(exc)
+                    await self.handle(data)
             elif self.on_message is not None:
                 self.on_message(message)
 
-    async def _on_signal(self, data: dict[str, Any]) -> None:
-        pc = self.pc
-        description = data.get("description")
-        if description is not None:
-            offer_collision = description.get("type") == "offer" and (
-                self.making_offer or pc.signalingState != "stable")
-            self.ignore_offer = not self.polite and offer_collision
-            if self.ignore_offer:
-                self.ignored += 1
-                return
-            if offer_collision:
-                self.rolled_back += 1
-            await pc.setRemoteDescription(description)  # rtcstack rolls back implicitly
-            if description.get("type") == "offer":
-                await pc.setLocalDescription()
-                self._outbox.put_nowait({"description": pc.localDescription.to_json()})
-        elif "candidate" in data:
-            try:
-                await pc.addIceCandidate(data["candidate"])
-            except Exception:
-                if not self.ignore_offer:
-                    raise
-
     def cancel(self) -> None:
-        self.pc.off("negotiationneeded", self._on_negotiationneeded)
-        self.pc.off("icecandidate", self._on_icecandidate)
+        self.detach()
         for task in self._tasks:
             task.cancel()
 
@@ -564,6 +517,5 @@ def pair_with_peer_connection(client: SignalingClient, pc: Any, *, polite: bool,
     ``peer_id`` go to ``on_message``; ``on_disconnect()`` is called if the signaling
     connection closes.  Call it before making changes to ``pc`` so that the
     first ``negotiationneeded`` is seen.  Must be called with the event loop running."""
-    handle = PerfectNegotiation(client, pc, polite, peer_id, on_message, on_disconnect)
-    handle._start()
-    return handle
+    return PerfectNegotiation(client, pc, polite=polite, peer_id=peer_id,
+                              on_message=on_message, on_disconnect=on_disconnect)
