@@ -6,6 +6,7 @@ import asyncio
 import os
 import selectors
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Awaitable
@@ -22,6 +23,15 @@ def run(coro: Awaitable[Any], timeout: float = 10.0) -> Any:
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())
+
+
+def insecure_tls_client() -> ssl.SSLContext:
+    """A TLS client context that accepts any certificate: for servers the tests started with
+    a self-signed one (coturn, ``rtcstack demo --https``)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def has_loopback_2() -> bool:

@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from rtcstack.asyncio.signaling import SignalingClient, pair_with_peer_connection
 from rtcstack.demo import ECHO_NAME, DemoServer, self_signed_context, summarize_stats
 from rtcstack.demo.server import STATIC_FILES, StatsSummary, _read_static
-from tests.helpers import run
+from tests.helpers import insecure_tls_client, run
 from tests.test_asyncio_peer import make_pc, wait_for
 
 
@@ -46,13 +46,6 @@ def fetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, str, by
 
 async def afetch(url: str, context: ssl.SSLContext | None = None) -> tuple[int, str, bytes]:
     return await asyncio.to_thread(fetch, url, context)
-
-
-def insecure_client_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def test_page_config_status_and_websocket_path() -> None:
@@ -92,12 +85,12 @@ def test_https_and_wss_with_the_self_signed_certificate() -> None:
         context = self_signed_context(["localhost", "127.0.0.1"])
         async with DemoServer("127.0.0.1", 0, ssl=context) as demo:
             assert demo.url.startswith("https://") and demo.signaling.url.startswith("wss://")
-            status, _, body = await afetch(demo.url, insecure_client_context())
+            status, _, body = await afetch(demo.url, insecure_tls_client())
             assert status == 200 and body == _read_static("index.html")
             # a client that checks certificates refuses it: it is self-signed
             with pytest.raises(urllib.error.URLError):
                 await afetch(demo.url)
-            client = await SignalingClient.open(demo.signaling.url, ssl=insecure_client_context())
+            client = await SignalingClient.open(demo.signaling.url, ssl=insecure_tls_client())
             _, peers = await client.join("tls-room")
             assert peers == []
             await client.close()

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import threading
@@ -24,6 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from tests.helpers import insecure_tls_client
 
 __all__ = [
     "FRAMES",
@@ -83,11 +84,8 @@ class Demo:
     lines: list[str] = field(default_factory=list)
 
     def status(self) -> dict[str, Any]:
-        context = None
-        if self.url.startswith("https:"):  # ``--https``: its own self-signed certificate
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        # ``--https``: its own self-signed certificate
+        context = insecure_tls_client() if self.url.startswith("https:") else None
         with urllib.request.urlopen(self.url + "status", timeout=5, context=context) as reply:
             result: dict[str, Any] = json.loads(reply.read())
             return result

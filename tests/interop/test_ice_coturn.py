@@ -9,13 +9,13 @@ relay <-> relay and coturn's own log shows the allocations.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Iterator
 
 import pytest
 
 from rtcstack.asyncio.ice import IceTransport
 from rtcstack.ice import CandidateType, IceState, TurnServer
+from tests.helpers import insecure_tls_client
 from tests.interop.coturn import Coturn, CoturnConfig, require_turnserver, running_coturn
 
 pytestmark = pytest.mark.interop
@@ -28,13 +28,6 @@ def coturn() -> Iterator[Coturn]:
         yield server
 
 
-def _insecure() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # coturn's certificate is self-signed
-    return context
-
-
 def _server(coturn: Coturn, transport: str) -> TurnServer:
     port = coturn.tls_port if transport == "tls" else coturn.port
     return TurnServer("127.0.0.1", port, transport, coturn.config.user, coturn.config.password)
@@ -42,9 +35,9 @@ def _server(coturn: Coturn, transport: str) -> TurnServer:
 
 async def _relay_call(a_server: TurnServer, b_server: TurnServer) -> tuple[str, str]:
     a = IceTransport(controlling=True, addresses=["127.0.0.1"], turn_servers=[a_server],
-                     policy="relay", turn_ssl=_insecure())
+                     policy="relay", turn_ssl=insecure_tls_client())
     b = IceTransport(controlling=False, addresses=["127.0.0.1"], turn_servers=[b_server],
-                     policy="relay", turn_ssl=_insecure())
+                     policy="relay", turn_ssl=insecure_tls_client())
     try:
         a.on_candidate = lambda c: asyncio.ensure_future(b.add_remote_candidate(c))
         b.on_candidate = lambda c: asyncio.ensure_future(a.add_remote_candidate(c))

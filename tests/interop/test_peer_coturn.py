@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from rtcstack.asyncio.peer import (
     RTCPeerConnection,
 )
 from rtcstack.media import ToneTrack, VideoPatternTrack
-from tests.helpers import run
+from tests.helpers import insecure_tls_client, run
 from tests.interop.coturn import Coturn, CoturnConfig, require_turnserver, running_coturn
 from tests.test_asyncio_peer import (
     Recorder,
@@ -48,13 +47,6 @@ def coturn() -> Iterator[Coturn]:
         yield server
 
 
-def _insecure() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # coturn's certificate is self-signed
-    return context
-
-
 def _url(coturn: Coturn, transport: str) -> str:
     if transport == "tls":
         host, port = coturn.tls_address
@@ -66,7 +58,8 @@ def _url(coturn: Coturn, transport: str) -> str:
 def _relay_pc(coturn: Coturn, transport: str) -> RTCPeerConnection:
     server = RTCIceServer(_url(coturn, transport), coturn.config.user, coturn.config.password)
     return RTCPeerConnection(RTCConfiguration(iceServers=[server], iceTransportPolicy="relay"),
-                             addresses=["127.0.0.1"], loopback=True, turn_ssl=_insecure())
+                             addresses=["127.0.0.1"], loopback=True,
+                             turn_ssl=insecure_tls_client())  # coturn's is self-signed
 
 
 def deallocations(coturn: Coturn) -> int:
