@@ -240,11 +240,14 @@ class EchoPeer:
         self.call.chat_messages += 1
         self._send("chat", {"text": f"rtcstack heard: {text}", "name": "rtcstack"})
 
-    def _send(self, label: str, message: dict[str, Any]) -> None:
+    def _send(self, label: str, message: dict[str, Any]) -> bool:
+        """Send on channel ``label`` if it is open; whether it was."""
         channel = self._channels.get(label)
-        if channel is not None and channel.readyState == "open":
-            message["sent"] = time.time() * 1000
-            channel.send(json.dumps(message, default=str, separators=(",", ":")))
+        if channel is None or channel.readyState != "open":
+            return False
+        message["sent"] = time.time() * 1000
+        channel.send(json.dumps(message, default=str, separators=(",", ":")))
+        return True
 
     async def _report(self) -> None:
         """Once a second: the status numbers, and the whole report to the page."""
@@ -257,8 +260,7 @@ class EchoPeer:
             self.call.rtt_ms = summary.rtt_ms
             self.call.frames_decoded = summary.frames_decoded
             previous = summary
-            if self._channels.get("stats") is not None:
-                self._send("stats", {"stats": list(report.values()), "from": "rtcstack"})
+            if self._send("stats", {"stats": list(report.values()), "from": "rtcstack"}):
                 self.call.stats_sent += 1
 
 
